@@ -1,0 +1,158 @@
+//! Assembles a running gateway from a config: loads callers and policy, opens the audit log,
+//! binds the listeners and serves until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin;
+use crate::audit::{AuditError, AuditLog};
+use crate::auth::{Callers, CallersError};
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::policy::{Policy, PolicyError};
+use crate::server::{self, Limits, TlsSetupError};
+use crate::upstream::{ServiceCredentials, Upstream, UpstreamSetupError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Callers(#[from] CallersError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamSetupError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A gateway serving in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub gateway: Arc<Gateway>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish within the grace period, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Loads everything the config names and starts serving.
+pub async fn start(
+    config: &Config,
+    credentials: ServiceCredentials,
+) -> Result<Running, StartError> {
+    server::install_crypto_provider();
+    let callers = Callers::load(&config.callers.file)?;
+    let policy = Policy::load(&config.policy.dir)?;
+    let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
+    let upstream = Upstream::new(&config.upstream, credentials)?;
+    let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    tracing::info!(
+        callers = callers.len(),
+        policy_revision = policy.revision(),
+        policy_dir = %config.policy.dir.display(),
+        "configuration loaded"
+    );
+    let gateway = Arc::new(Gateway {
+        callers: ArcSwap::from_pointee(callers),
+        policy: ArcSwap::from_pointee(policy),
+        upstream,
+        audit,
+        allowed_regions: config.upstream.allowed_regions.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+    });
+
+    let listener = bind(config.server.listen).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
+    let (stop, stopped) = watch::channel(false);
+    let limits = Limits {
+        max_header_bytes: config.server.max_header_bytes,
+        header_read_timeout: config.server.request_timeout,
+        ..Limits::default()
+    };
+    let mut tasks = Vec::new();
+    let gw = gateway.clone();
+    let request_timeout = config.server.request_timeout + gateway.upstream.timeout();
+    let handler = move |req, peer| {
+        let gw = gw.clone();
+        async move {
+            // An overall bound per request, beyond the upstream's own timeout.
+            match tokio::time::timeout(request_timeout, gw.handle(req, peer)).await {
+                Ok(resp) => resp,
+                Err(_) => crate::gateway::timeout_response(),
+            }
+        }
+    };
+    tasks.push(tokio::spawn(server::serve(
+        listener,
+        tls,
+        limits,
+        handler,
+        wait_for(stopped.clone()),
+        config.server.shutdown_grace,
+    )));
+
+    let mut admin_addr = None;
+    if let Some(a) = config.server.admin_listen {
+        let listener = bind(a).await?;
+        admin_addr = Some(
+            listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr: a, source })?,
+        );
+        let gw = gateway.clone();
+        let handler = move |req, _peer| admin::handle(gw.clone(), req);
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            None,
+            Limits::default(),
+            handler,
+            wait_for(stopped),
+            config.server.shutdown_grace,
+        )));
+    }
+    tracing::info!(%addr, admin = ?admin_addr, tls = config.server.tls_cert_file.is_some(), "waguard listening");
+    Ok(Running {
+        addr,
+        admin_addr,
+        gateway,
+        stop,
+        tasks,
+    })
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}

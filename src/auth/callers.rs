@@ -1,0 +1,200 @@
+//! The callers file: access keys waguard issued, and the principal and team each one stands for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// A secret access key. Never printed: `Debug` shows a placeholder.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One team member or automation that holds a waguard access key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Caller {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub principal: String,
+    pub team: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallersError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `callers[{index}].{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        index: usize,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallersFile {
+    #[serde(default)]
+    callers: Vec<Caller>,
+}
+
+/// All callers, by access key id.
+#[derive(Debug, Default)]
+pub struct Callers {
+    by_key: HashMap<String, Arc<Caller>>,
+}
+
+impl Callers {
+    pub fn load(path: &Path) -> Result<Callers, CallersError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CallersError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Callers, CallersError> {
+        let file: CallersFile = toml::from_str(text).map_err(|e| CallersError::Parse {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        Self::from_callers(path, file.callers)
+    }
+
+    pub fn from_callers(path: &Path, callers: Vec<Caller>) -> Result<Callers, CallersError> {
+        let mut by_key = HashMap::new();
+        for (index, caller) in callers.into_iter().enumerate() {
+            let invalid = |key: &'static str, message: &str| CallersError::Invalid {
+                file: path.to_path_buf(),
+                index,
+                key,
+                message: message.to_string(),
+            };
+            let id = &caller.access_key_id;
+            if id.len() < 16
+                || id.len() > 128
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            {
+                return Err(invalid(
+                    "access_key_id",
+                    "must be 16 to 128 characters of A-Z and 0-9",
+                ));
+            }
+            let secret = caller.secret_access_key.expose();
+            if secret.len() < 16 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    "secret_access_key",
+                    "must be at least 16 printable ASCII characters",
+                ));
+            }
+            if caller.principal.trim().is_empty() {
+                return Err(invalid("principal", "must not be empty"));
+            }
+            if caller.team.trim().is_empty() {
+                return Err(invalid("team", "must not be empty"));
+            }
+            if by_key.contains_key(id) {
+                return Err(invalid(
+                    "access_key_id",
+                    "appears more than once in the file",
+                ));
+            }
+            by_key.insert(id.clone(), Arc::new(caller));
+        }
+        Ok(Callers { by_key })
+    }
+
+    pub fn get(&self, access_key_id: &str) -> Option<&Arc<Caller>> {
+        self.by_key.get(access_key_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [[callers]]
+        access_key_id = "AKWGPAYMENTS00001"
+        secret_access_key = "payments-secret-0001"
+        principal = "alice@example.com"
+        team = "payments"
+        [callers.attributes]
+        cost_center = "cc-1"
+    "#;
+
+    #[test]
+    fn loads_callers_with_attributes() {
+        let c = Callers::parse(Path::new("callers.toml"), GOOD).unwrap();
+        let alice = c.get("AKWGPAYMENTS00001").unwrap();
+        assert_eq!(alice.team, "payments");
+        assert_eq!(alice.attributes["cost_center"], "cc-1");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let c = Callers::parse(Path::new("callers.toml"), GOOD).unwrap();
+        let shown = format!("{:?}", c);
+        assert!(!shown.contains("payments-secret-0001"), "{shown}");
+    }
+
+    #[test]
+    fn duplicate_keys_and_bad_fields_name_the_entry() {
+        let twice = format!(
+            "{GOOD}\n{}",
+            GOOD.replace("[callers.attributes]\n", "")
+                .replace("cost_center = \"cc-1\"", "")
+        );
+        let err = Callers::parse(Path::new("c.toml"), &twice)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("callers[1].access_key_id"), "{err}");
+
+        let bad = GOOD.replace("team = \"payments\"", "team = \" \"");
+        let err = Callers::parse(Path::new("c.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("callers[0].team"), "{err}");
+
+        let unknown = GOOD.replace("team =", "tem = \"x\"\nteam =");
+        let err = Callers::parse(Path::new("c.toml"), &unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.toml") && err.contains("tem"), "{err}");
+    }
+}

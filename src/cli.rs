@@ -1,0 +1,397 @@
+//! Commands: `serve`, `demo`, `sim`, `check-config`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use clap::{Parser, Subcommand};
+
+use crate::app;
+use crate::auth::Callers;
+use crate::config::Config;
+use crate::policy::Policy;
+use crate::server::{self, Limits};
+use crate::sim::{DEMO_TEMPLATE_ARN, Sim};
+use crate::upstream::ServiceCredentials;
+
+#[derive(Parser)]
+#[command(
+    name = "waguard",
+    version,
+    about = "Policy gateway for AWS Well-Architected sharing"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, default_value = "waguard.toml")]
+        config: PathBuf,
+    },
+    /// Run the gateway on the example config and policy, against a simulated Well-Architected.
+    Demo {
+        /// Address the gateway listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Send one allowed and one denied share through the gateway, print the answers, exit.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Run the simulated Well-Architected upstream on its own.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// Service access key id requests must be signed with.
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+        secret_access_key: String,
+        #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+        session_token: Option<String>,
+        /// Review template ARNs that exist (repeatable); default: the demo template.
+        #[arg(long = "template")]
+        templates: Vec<String>,
+    },
+    /// Validate config, callers and policy without serving.
+    CheckConfig {
+        #[arg(long, default_value = "waguard.toml")]
+        config: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("waguard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waguard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // JSON for log shippers, plain text for people.
+    if std::io::stderr().is_terminal() {
+        let _ = builder.try_init();
+    } else {
+        let _ = builder.json().flatten_event(true).try_init();
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    server::install_crypto_provider();
+    match command {
+        Command::Serve { config } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let credentials = ServiceCredentials::default_chain().await;
+            let running = app::start(&config, credentials)
+                .await
+                .map_err(|e| e.to_string())?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.shutdown().await;
+            Ok(())
+        }
+        Command::Demo { listen, exit } => demo(listen, exit).await,
+        Command::Sim {
+            listen,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            templates,
+        } => {
+            let templates: Vec<&str> = if templates.is_empty() {
+                vec![DEMO_TEMPLATE_ARN]
+            } else {
+                templates.iter().map(String::as_str).collect()
+            };
+            let sim = Arc::new(Sim::new(
+                &access_key_id,
+                &secret_access_key,
+                session_token.as_deref(),
+                &templates,
+            )?);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            eprintln!(
+                "simulated Well-Architected listening on http://{}",
+                listener.local_addr().map_err(|e| e.to_string())?
+            );
+            let handler = move |req, peer| sim.clone().handle(req, peer);
+            server::serve(
+                listener,
+                None,
+                Limits::default(),
+                handler,
+                shutdown_signal(),
+                std::time::Duration::from_secs(5),
+            )
+            .await;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let c = Config::load(&config).map_err(|e| e.to_string())?;
+            let callers = Callers::load(&c.callers.file).map_err(|e| e.to_string())?;
+            let policy = Policy::load(&c.policy.dir).map_err(|e| e.to_string())?;
+            println!(
+                "{}: ok ({} callers, policy {} revision {})",
+                config.display(),
+                callers.len(),
+                c.policy.dir.display(),
+                policy.revision()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// The example files `waguard demo` runs on, shipped in the binary.
+const DEMO_FILES: &[(&str, &str)] = &[
+    (
+        "waguard.toml",
+        include_str!("../examples/demo/waguard.toml"),
+    ),
+    (
+        "callers.toml",
+        include_str!("../examples/demo/callers.toml"),
+    ),
+    (
+        "policies/waguard/authz.rego",
+        include_str!("../policies/waguard/authz.rego"),
+    ),
+    (
+        "policies/waguard/teams.json",
+        include_str!("../policies/waguard/teams.json"),
+    ),
+];
+const DEMO_SERVICE_KEY: &str = "AKWGDEMOSERVICEKEY01";
+const DEMO_SERVICE_SECRET: &str = "demo-service-secret-not-for-production";
+pub const DEMO_CALLER_KEY: &str = "AKWGDEMOPAYMENTS0001";
+pub const DEMO_CALLER_SECRET: &str = "demo-payments-secret-0001";
+
+fn write_demo_files(dir: &Path) -> Result<(), String> {
+    for (name, text) in DEMO_FILES {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
+    let dir = tempfile::Builder::new()
+        .prefix("waguard-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    write_demo_files(dir.path())?;
+
+    let sim = Arc::new(Sim::new(
+        DEMO_SERVICE_KEY,
+        DEMO_SERVICE_SECRET,
+        None,
+        &[DEMO_TEMPLATE_ARN],
+    )?);
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let sim_addr = sim_listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop_sim, sim_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sim_handler = {
+        let sim = sim.clone();
+        move |req, peer| sim.clone().handle(req, peer)
+    };
+    let sim_task = tokio::spawn(server::serve(
+        sim_listener,
+        None,
+        Limits::default(),
+        sim_handler,
+        async move {
+            let _ = sim_stopped.await;
+        },
+        std::time::Duration::from_secs(1),
+    ));
+
+    let mut config = Config::load(&dir.path().join("waguard.toml")).map_err(|e| e.to_string())?;
+    config.server.listen = listen;
+    config.server.admin_listen = None;
+    config.upstream.endpoint = Some(format!("http://{sim_addr}"));
+    let creds = Credentials::new(
+        DEMO_SERVICE_KEY,
+        DEMO_SERVICE_SECRET,
+        None,
+        None,
+        "waguard-demo",
+    );
+    let running = app::start(
+        &config,
+        ServiceCredentials::new(SharedCredentialsProvider::new(creds)),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let endpoint = format!("http://{}", running.addr);
+
+    println!(
+        "waguard demo: gateway on {endpoint}, simulated Well-Architected on http://{sim_addr}"
+    );
+    println!("config, callers and policy: {}", dir.path().display());
+    println!("audit log: {}\n", config.audit.file.display());
+    println!(
+        "Team \"payments\" may share with its approved OUs (ou-ab12-11111111, ou-ab12-22222222), nothing else."
+    );
+    println!("Use its caller key (issued by waguard; it cannot call AWS directly):\n");
+    println!(
+        "  export AWS_ACCESS_KEY_ID={DEMO_CALLER_KEY} AWS_SECRET_ACCESS_KEY={DEMO_CALLER_SECRET} AWS_REGION=us-east-1\n"
+    );
+    println!("Allowed (approved OU) -> a ShareId:");
+    println!(
+        "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with ou-ab12-11111111\n"
+    );
+    println!("Denied (OU not approved) -> AccessDeniedException:");
+    println!(
+        "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with ou-ab12-99999999\n"
+    );
+
+    let mut result = Ok(());
+    if exit {
+        for (target, expect_allow) in [("ou-ab12-11111111", true), ("ou-ab12-99999999", false)] {
+            let (status, body) =
+                demo_client::create_template_share(&endpoint, DEMO_TEMPLATE_ARN, target).await?;
+            println!("create-template-share --shared-with {target}: HTTP {status} {body}");
+            if (status == 200) != expect_allow {
+                result = Err(format!(
+                    "demo: expected {} for {target}",
+                    if expect_allow { "a share" } else { "a denial" }
+                ));
+            }
+        }
+    } else {
+        println!("Press Ctrl-C to stop.");
+        shutdown_signal().await;
+    }
+    running.shutdown().await;
+    let _ = stop_sim.send(());
+    let _ = sim_task.await;
+    result
+}
+
+/// A minimal SigV4 client for `demo --exit`, signing the way the AWS SDKs do.
+mod demo_client {
+    use std::time::SystemTime;
+
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+    use super::{DEMO_CALLER_KEY, DEMO_CALLER_SECRET};
+
+    pub async fn create_template_share(
+        endpoint: &str,
+        template_arn: &str,
+        shared_with: &str,
+    ) -> Result<(u16, String), String> {
+        let path = format!(
+            "/templates/shares/{}",
+            utf8_percent_encode(template_arn, NON_ALPHANUMERIC)
+        );
+        let url = format!("{endpoint}{path}");
+        let body = serde_json::json!({"SharedWith": shared_with, "ClientRequestToken": uuid::Uuid::new_v4().to_string()}).to_string();
+        let host = endpoint.trim_start_matches("http://").to_string();
+        let identity =
+            Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("wellarchitected")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            url.clone(),
+            headers.into_iter(),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        let mut req = http::Request::post(&url)
+            .header("host", &host)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        instructions.apply_to_request_http1x(&mut req);
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        let resp = client.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}

@@ -1,0 +1,336 @@
+//! `waguard.toml` parsed once into typed settings; every error names the file and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// The whole gateway configuration, with every relative path already resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub policy: PolicyConfig,
+    pub callers: CallersConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Largest total size of request headers accepted, in bytes.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Time allowed to receive a request's headers and body.
+    #[serde(default = "default_request_timeout", with = "secs")]
+    pub request_timeout: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[serde(default = "default_shutdown_grace", with = "secs")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Fixed upstream base URL; default is `https://wellarchitected.{region}.amazonaws.com`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub allowed_regions: Option<Vec<String>>,
+    #[serde(default = "default_connect_timeout", with = "secs")]
+    pub connect_timeout: Duration,
+    #[serde(default = "default_upstream_timeout", with = "secs")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallersConfig {
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    pub file: PathBuf,
+    #[serde(default)]
+    pub stdout: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: ServerConfig,
+    #[serde(default = "default_upstream")]
+    upstream: UpstreamConfig,
+    policy: PolicyConfig,
+    callers: CallersConfig,
+    audit: AuditConfig,
+}
+
+fn default_upstream() -> UpstreamConfig {
+    UpstreamConfig {
+        endpoint: None,
+        ca_file: None,
+        allowed_regions: None,
+        connect_timeout: default_connect_timeout(),
+        timeout: default_upstream_timeout(),
+    }
+}
+fn default_max_body_bytes() -> usize {
+    // ImportLens carries a lens JSON of up to 500 KB; everything else is far smaller.
+    1024 * 1024
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_upstream_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Durations are written as seconds (integer or fractional) in the config file.
+mod secs {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| D::Error::custom(format!("{v} is not a valid number of seconds")))
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses config text as if read from `path` (relative paths resolve against its folder).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            file: path.to_path_buf(),
+            key,
+            message,
+        };
+
+        let mut server = raw.server;
+        match (&server.tls_cert_file, &server.tls_key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "server.tls_key_file",
+                    "required when server.tls_cert_file is set".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "server.tls_cert_file",
+                    "required when server.tls_key_file is set".into(),
+                ));
+            }
+            _ => {}
+        }
+        server.tls_cert_file = server.tls_cert_file.as_deref().map(resolve);
+        server.tls_key_file = server.tls_key_file.as_deref().map(resolve);
+        if server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be above 0".into()));
+        }
+        if server.max_header_bytes < 1024 {
+            return Err(invalid(
+                "server.max_header_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+
+        let mut upstream = raw.upstream;
+        if let Some(endpoint) = &upstream.endpoint {
+            let uri: http::Uri = endpoint
+                .parse()
+                .map_err(|e| invalid("upstream.endpoint", format!("not a URL: {e}")))?;
+            let scheme_ok = matches!(uri.scheme_str(), Some("https") | Some("http"));
+            if !scheme_ok || uri.host().is_none() {
+                return Err(invalid(
+                    "upstream.endpoint",
+                    format!("{endpoint:?} must be an http:// or https:// URL with a host"),
+                ));
+            }
+            if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
+                return Err(invalid(
+                    "upstream.endpoint",
+                    format!("{endpoint:?} must not have a path or query"),
+                ));
+            }
+        }
+        upstream.ca_file = upstream.ca_file.as_deref().map(resolve);
+        if let Some(regions) = &upstream.allowed_regions {
+            for r in regions {
+                if !crate::auth::is_region_name(r) {
+                    return Err(invalid(
+                        "upstream.allowed_regions",
+                        format!("{r:?} is not a region name"),
+                    ));
+                }
+            }
+        }
+
+        let policy = PolicyConfig {
+            dir: resolve(&raw.policy.dir),
+        };
+        let callers = CallersConfig {
+            file: resolve(&raw.callers.file),
+        };
+        let audit = AuditConfig {
+            file: resolve(&raw.audit.file),
+            stdout: raw.audit.stdout,
+        };
+        Ok(Config {
+            file: path.to_path_buf(),
+            server,
+            upstream,
+            policy,
+            callers,
+            audit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [server]
+        listen = "127.0.0.1:8080"
+        admin_listen = "127.0.0.1:9090"
+        [upstream]
+        allowed_regions = ["us-east-1"]
+        [policy]
+        dir = "policies"
+        [callers]
+        file = "callers.toml"
+        [audit]
+        file = "/var/log/audit.jsonl"
+    "#;
+
+    #[test]
+    fn resolves_relative_paths_against_the_config_folder() {
+        let c = Config::parse(Path::new("/etc/waguard/waguard.toml"), GOOD).unwrap();
+        assert_eq!(c.policy.dir, Path::new("/etc/waguard/policies"));
+        assert_eq!(c.callers.file, Path::new("/etc/waguard/callers.toml"));
+        assert_eq!(c.audit.file, Path::new("/var/log/audit.jsonl"));
+        assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let text = GOOD.replace("[policy]", "[policy]\ndirr = \"x\"");
+        let err = Config::parse(Path::new("/etc/w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/w.toml"), "{err}");
+        assert!(err.contains("dirr"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let text = GOOD.replace("127.0.0.1:8080", "not-an-address");
+        let err = Config::parse(Path::new("w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+
+        let text = GOOD.replace("[\"us-east-1\"]", "[\"Mars\"]");
+        let err = Config::parse(Path::new("w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upstream.allowed_regions"), "{err}");
+
+        let text = GOOD.replace("[upstream]", "[upstream]\nendpoint = \"ftp://x\"");
+        let err = Config::parse(Path::new("w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upstream.endpoint"), "{err}");
+
+        let text = GOOD.replace(
+            "[upstream]",
+            "[upstream]\ntimeout = -1.0\nendpoint = \"http://127.0.0.1:1\"",
+        );
+        let err = Config::parse(Path::new("w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let text = GOOD.replace("[upstream]", "").replace(
+            "admin_listen = \"127.0.0.1:9090\"",
+            "tls_cert_file = \"c.pem\"\n[upstream]",
+        );
+        let err = Config::parse(Path::new("w.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.tls_key_file"), "{err}");
+    }
+}

@@ -1,0 +1,153 @@
+//! One enum of everything that can stop a request, mapped in one place to an AWS restJson1 error.
+//!
+//! SDKs decide the exception type from the `x-amzn-ErrorType` header (and the body's `__type`),
+//! and surface the `Message` member, so every error the gateway makes is shaped like AWS's own.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+/// Why the gateway answered a request itself instead of forwarding it.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No `Authorization` header (or query signature) at all.
+    #[error("Missing Authentication Token")]
+    MissingAuthentication,
+    /// The Authorization header is present but not a well-formed SigV4 header.
+    #[error("{0}")]
+    IncompleteSignature(String),
+    /// The access key id is not in the callers file.
+    #[error("The security token included in the request is invalid.")]
+    UnknownAccessKey,
+    /// Signature mismatch, stale or future date, wrong scope, wrong payload hash.
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// The request is well signed but cannot be interpreted unambiguously or breaks the model.
+    #[error("{0}")]
+    Validation(String),
+    /// Method + path match no Well-Architected operation.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// Policy said no.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Body or headers larger than the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The audit record of a decision could not be written; the request is not forwarded.
+    #[error("{0}")]
+    AuditUnavailable(String),
+    /// Service credentials could not be loaded or signing failed.
+    #[error("{0}")]
+    Credentials(String),
+    /// The upstream could not be reached or did not answer in time.
+    #[error("{0}")]
+    UpstreamUnavailable(String),
+    /// The upstream did not answer within the configured timeout.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// A bug or an unexpected state; never leaks detail to the caller.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// The AWS error code SDKs map to an exception type.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::MissingAuthentication => "MissingAuthenticationTokenException",
+            GatewayError::IncompleteSignature(_) => "IncompleteSignatureException",
+            GatewayError::UnknownAccessKey => "UnrecognizedClientException",
+            GatewayError::InvalidSignature(_) => "InvalidSignatureException",
+            GatewayError::Validation(_) => "ValidationException",
+            GatewayError::UnknownOperation(_) => "UnknownOperationException",
+            GatewayError::AccessDenied(_) => "AccessDeniedException",
+            GatewayError::PayloadTooLarge(_) => "ValidationException",
+            GatewayError::AuditUnavailable(_) => "InternalServerException",
+            GatewayError::Credentials(_) => "InternalServerException",
+            GatewayError::UpstreamUnavailable(_) => "ServiceUnavailableException",
+            GatewayError::UpstreamTimeout(_) => "ServiceUnavailableException",
+            GatewayError::Internal(_) => "InternalServerException",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MissingAuthentication
+            | GatewayError::IncompleteSignature(_)
+            | GatewayError::UnknownAccessKey
+            | GatewayError::InvalidSignature(_)
+            | GatewayError::AccessDenied(_) => StatusCode::FORBIDDEN,
+            GatewayError::Validation(_) => StatusCode::BAD_REQUEST,
+            // AWS answers an unroutable request with 404 UnknownOperationException.
+            GatewayError::UnknownOperation(_) => StatusCode::NOT_FOUND,
+            GatewayError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::AuditUnavailable(_)
+            | GatewayError::Credentials(_)
+            | GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The decision label used in audit records and metrics for this error.
+    pub fn decision_label(&self) -> &'static str {
+        match self {
+            GatewayError::MissingAuthentication
+            | GatewayError::IncompleteSignature(_)
+            | GatewayError::UnknownAccessKey
+            | GatewayError::InvalidSignature(_) => "unauthenticated",
+            GatewayError::Validation(_)
+            | GatewayError::UnknownOperation(_)
+            | GatewayError::PayloadTooLarge(_) => "invalid",
+            GatewayError::AccessDenied(_) => "deny",
+            _ => "error",
+        }
+    }
+
+    /// Builds the AWS-shaped response: status, `x-amzn-ErrorType`, `x-amzn-RequestId`, JSON body.
+    pub fn to_response(&self, request_id: &str) -> Response<Full<Bytes>> {
+        error_response(self.status(), self.code(), &self.to_string(), request_id)
+    }
+}
+
+/// A restJson1 error response, as AWS sends it.
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "__type": code, "Message": message, "message": message });
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn access_denied_is_shaped_like_aws() {
+        let resp = GatewayError::AccessDenied("not approved".into()).to_response("rid-1");
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert_eq!(resp.headers()["x-amzn-errortype"], "AccessDeniedException");
+        assert_eq!(resp.headers()["x-amzn-requestid"], "rid-1");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["Message"], "not approved");
+    }
+}

@@ -1,0 +1,388 @@
+//! The request pipeline, in order: read -> authenticate -> route -> validate -> decide ->
+//! audit the decision -> forward -> audit the outcome -> respond.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::audit::AuditLog;
+use crate::auth::{self, Authenticated, Callers};
+use crate::error::GatewayError;
+use crate::operation::{self, Access, Routed};
+use crate::policy::{self, Decision, Policy};
+use crate::upstream::{Outbound, Upstream};
+use crate::validate::{self, Validated};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type of every response the gateway sends.
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// Upstream answers to write operations are read whole (they are small JSON documents) so
+/// the outcome record can name the ShareId or error code.
+const MAX_OUTCOME_BODY: usize = 256 * 1024;
+
+/// Everything a request needs; shared by all connections.
+pub struct Gateway {
+    pub callers: ArcSwap<Callers>,
+    pub policy: ArcSwap<Policy>,
+    pub upstream: Upstream,
+    pub audit: AuditLog,
+    pub allowed_regions: Option<Vec<String>>,
+    pub max_body_bytes: usize,
+}
+
+/// What the pipeline learned about one request, carried through the phases.
+struct RequestContext {
+    id: String,
+    started: Instant,
+    peer: SocketAddr,
+    operation: &'static str,
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn error_body(e: &GatewayError, request_id: &str) -> Response<Body> {
+    e.to_response(request_id)
+        .map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Gateway {
+    /// Handles one request end to end. Never fails: every error becomes an AWS-style answer.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let mut ctx = RequestContext {
+            id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            peer,
+            operation: "unknown",
+        };
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let result = self.pipeline(&mut ctx, req).await;
+        let response = match result {
+            Ok(resp) => resp,
+            Err(e) => error_body(&e, &ctx.id),
+        };
+        tracing::info!(
+            request_id = %ctx.id,
+            peer = %ctx.peer,
+            method = %method,
+            path = %path,
+            operation = ctx.operation,
+            status = response.status().as_u16(),
+            elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+
+    async fn pipeline(
+        &self,
+        ctx: &mut RequestContext,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let body = self.read_body(&parts, body).await?;
+
+        let callers = self.callers.load();
+        let auth = match auth::verify(&parts, &body, &callers, SystemTime::now()) {
+            Ok(a) => a,
+            Err(e) => {
+                let record = json!({
+                    "type": "auth_failure",
+                    "request_id": ctx.id,
+                    "time": now_rfc3339(),
+                    "source_ip": ctx.peer.ip().to_string(),
+                    "access_key_id": auth::sigv4::claimed_access_key_id(&parts.headers),
+                    "method": parts.method.as_str(),
+                    "path": parts.uri.path(),
+                    "error": e.code(),
+                    "message": e.to_string(),
+                });
+                // Best effort: a failed audit write must not turn a 403 into something else.
+                if let Err(ae) = self.audit.append(&record).await {
+                    tracing::error!(error = %ae, "could not audit an authentication failure");
+                }
+                return Err(e);
+            }
+        };
+
+        let routed = match self.interpret(&auth, &parts, &body) {
+            Ok(r) => r,
+            Err(e) => {
+                self.audit_rejection(ctx, &auth, &parts, &e).await?;
+                return Err(e);
+            }
+        };
+        let (routed, validated) = routed;
+        ctx.operation = routed.spec.name;
+
+        let policy = self.policy.load_full();
+        let input = policy::input::build(
+            &auth,
+            &routed,
+            &validated,
+            parts.method.as_str(),
+            parts.uri.path(),
+            ctx.peer.ip(),
+            OffsetDateTime::now_utc(),
+        );
+        let decision = policy.evaluate(&input);
+        self.audit_decision(
+            ctx,
+            &auth,
+            &routed,
+            &validated,
+            &decision,
+            policy.revision(),
+        )
+        .await?;
+        if !decision.allow {
+            return Err(GatewayError::AccessDenied(format!(
+                "waguard denied {} for {}: {}",
+                routed.spec.name,
+                auth.caller.principal,
+                decision.reasons.join("; ")
+            )));
+        }
+
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let sent = Instant::now();
+        let upstream = self
+            .upstream
+            .send(Outbound {
+                method: &parts.method,
+                path_and_query,
+                region: &auth.region,
+                headers: &parts.headers,
+                body: body.clone(),
+            })
+            .await;
+        let resp = match upstream {
+            Ok(r) => r,
+            Err(e) => {
+                self.audit_outcome(ctx, None, None, Some(e.code()), sent)
+                    .await;
+                return Err(e);
+            }
+        };
+        let (head, upstream_body) = resp.into_parts();
+        if routed.spec.access == Access::Read {
+            self.audit_outcome(ctx, Some(&head), None, None, sent).await;
+            let body = upstream_body.map_err(|e| Box::new(e) as BoxError).boxed();
+            return Ok(Response::from_parts(head, body));
+        }
+        let bytes = match Limited::new(upstream_body, MAX_OUTCOME_BODY)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                let err = GatewayError::UpstreamUnavailable(format!(
+                    "reading the Well-Architected response failed: {e}"
+                ));
+                self.audit_outcome(ctx, Some(&head), None, Some(err.code()), sent)
+                    .await;
+                return Err(err);
+            }
+        };
+        self.audit_outcome(ctx, Some(&head), Some(&bytes), None, sent)
+            .await;
+        Ok(Response::from_parts(head, full(bytes)))
+    }
+
+    /// Reads the whole body, refusing more than the configured limit.
+    async fn read_body(
+        &self,
+        parts: &http::request::Parts,
+        body: hyper::body::Incoming,
+    ) -> Result<Bytes, GatewayError> {
+        let too_large = || {
+            GatewayError::PayloadTooLarge(format!(
+                "the request body exceeds {} bytes",
+                self.max_body_bytes
+            ))
+        };
+        if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
+            let len: u64 = len
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| GatewayError::Validation("Content-Length is not a number".into()))?;
+            if len > self.max_body_bytes as u64 {
+                return Err(too_large());
+            }
+        }
+        match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(e) => Err(GatewayError::Validation(format!(
+                "the request body could not be read: {e}"
+            ))),
+        }
+    }
+
+    /// Works out the operation and validates it, including the gateway's own region limits.
+    fn interpret(
+        &self,
+        auth: &Authenticated,
+        parts: &http::request::Parts,
+        body: &Bytes,
+    ) -> Result<(Routed, Validated), GatewayError> {
+        if let Some(allowed) = &self.allowed_regions
+            && !allowed.iter().any(|r| r == &auth.region)
+        {
+            return Err(GatewayError::AccessDenied(format!(
+                "region {} is not served by this gateway (allowed: {})",
+                auth.region,
+                allowed.join(", ")
+            )));
+        }
+        let routed = operation::route(parts.method.as_str(), parts.uri.path(), parts.uri.query())?;
+        let validated = validate::validate(&routed, &parts.method, &parts.headers, body)?;
+        Ok((routed, validated))
+    }
+
+    fn caller_json(auth: &Authenticated) -> Value {
+        json!({
+            "principal": auth.caller.principal,
+            "team": auth.caller.team,
+            "access_key_id": auth.caller.access_key_id,
+        })
+    }
+
+    async fn audit_rejection(
+        &self,
+        ctx: &RequestContext,
+        auth: &Authenticated,
+        parts: &http::request::Parts,
+        e: &GatewayError,
+    ) -> Result<(), GatewayError> {
+        let record = json!({
+            "type": "decision",
+            "request_id": ctx.id,
+            "time": now_rfc3339(),
+            "caller": Self::caller_json(auth),
+            "source_ip": ctx.peer.ip().to_string(),
+            "region": auth.region,
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "decision": e.decision_label(),
+            "error": e.code(),
+            "reasons": [e.to_string()],
+        });
+        self.audit.append(&record).await.map_err(|ae| {
+            GatewayError::AuditUnavailable(format!(
+                "the request was not processed because its audit record could not be written: {ae}"
+            ))
+        })
+    }
+
+    async fn audit_decision(
+        &self,
+        ctx: &RequestContext,
+        auth: &Authenticated,
+        routed: &Routed,
+        validated: &Validated,
+        decision: &Decision,
+        revision: &str,
+    ) -> Result<(), GatewayError> {
+        let share = validated.share.as_ref();
+        let record = json!({
+            "type": "decision",
+            "request_id": ctx.id,
+            "time": now_rfc3339(),
+            "caller": Self::caller_json(auth),
+            "source_ip": ctx.peer.ip().to_string(),
+            "operation": routed.spec.name,
+            "region": auth.region,
+            "resource_arn": validated.resource,
+            "shared_with": share.and_then(|s| s.shared_with.clone()),
+            "target_type": share.and_then(|s| s.target).map(|t| t.as_str()),
+            "permission_type": share.and_then(|s| s.permission_type.clone()),
+            "client_request_token": validated.client_request_token,
+            "decision": if decision.allow { "allow" } else { "deny" },
+            "reasons": decision.reasons,
+            "policy_revision": revision,
+        });
+        self.audit.append(&record).await.map_err(|ae| {
+            GatewayError::AuditUnavailable(format!(
+                "the request was not forwarded because its audit record could not be written: {ae}"
+            ))
+        })
+    }
+
+    async fn audit_outcome(
+        &self,
+        ctx: &RequestContext,
+        head: Option<&http::response::Parts>,
+        body: Option<&Bytes>,
+        gateway_error: Option<&str>,
+        sent: Instant,
+    ) {
+        let parsed: Option<Value> = body.and_then(|b| serde_json::from_slice(b).ok());
+        let status = head.map(|h| h.status);
+        let aws_error = head.and_then(|h| {
+            if h.status.is_success() {
+                return None;
+            }
+            h.headers
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.split(':').next().unwrap_or(s).to_string())
+                .or_else(|| {
+                    parsed
+                        .as_ref()
+                        .and_then(|p| p.get("__type"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+        });
+        let record = json!({
+            "type": "outcome",
+            "request_id": ctx.id,
+            "time": now_rfc3339(),
+            "operation": ctx.operation,
+            "upstream_status": status.map(|s| s.as_u16()),
+            "aws_request_id": head.and_then(|h| h.headers.get("x-amzn-requestid")).and_then(|v| v.to_str().ok()),
+            "share_id": if status == Some(StatusCode::OK) { parsed.as_ref().and_then(|p| p.get("ShareId")).cloned() } else { None },
+            "error_code": gateway_error.map(str::to_string).or(aws_error),
+            "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
+        });
+        if let Err(e) = self.audit.append(&record).await {
+            tracing::error!(request_id = %ctx.id, error = %e, "could not audit a request outcome");
+        }
+    }
+}
+
+/// The answer when a request as a whole ran past its time limit.
+pub fn timeout_response() -> Response<Body> {
+    let e = GatewayError::UpstreamTimeout("the request did not complete in time".into());
+    error_body(&e, &uuid::Uuid::new_v4().to_string())
+}

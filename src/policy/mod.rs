@@ -1,0 +1,406 @@
+//! Rego policy (regorus): load a policy directory, compile it once, decide per request.
+//!
+//! Every `*.rego` below the directory is a module (except `*_test.rego`, which only
+//! `waguard policy test` loads) and every `*.json` is a data document placed under `data` at its
+//! path: `waguard/teams.json` becomes `data.waguard.teams`. The compiled policy is immutable and
+//! shared by all requests; a decision never blocks another.
+
+pub mod input;
+
+use std::path::{Path, PathBuf};
+
+use regorus::{CompiledPolicy, Engine};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The rule every decision comes from.
+pub const DECISION_RULE: &str = "data.waguard.authz.decision";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{dir}: no *.rego files found")]
+    Empty { dir: PathBuf },
+    #[error("{dir}: {message}")]
+    Compile { dir: PathBuf, message: String },
+}
+
+/// The outcome of a policy evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub allow: bool,
+    pub reasons: Vec<String>,
+}
+
+impl Decision {
+    fn deny(reason: impl Into<String>) -> Decision {
+        Decision {
+            allow: false,
+            reasons: vec![reason.into()],
+        }
+    }
+}
+
+/// One policy file read from disk.
+#[derive(Debug, Clone)]
+pub struct PolicyFile {
+    /// Path relative to the policy directory, with '/' separators.
+    pub relative: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The files of a policy directory, before compilation.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySources {
+    pub modules: Vec<PolicyFile>,
+    pub tests: Vec<PolicyFile>,
+    pub data: Vec<PolicyFile>,
+}
+
+impl PolicySources {
+    /// Reads every `.rego` and `.json` file below `dir` in a stable order. Hidden entries
+    /// (Kubernetes ConfigMap `..data` internals, `.git`) are skipped.
+    pub fn read(dir: &Path) -> Result<PolicySources, PolicyError> {
+        let mut files = Vec::new();
+        walk(dir, dir, &mut files)?;
+        files.sort_by(|a, b| a.relative.cmp(&b.relative));
+        let mut sources = PolicySources::default();
+        for f in files {
+            if f.relative.ends_with("_test.rego") {
+                sources.tests.push(f);
+            } else if f.relative.ends_with(".rego") {
+                sources.modules.push(f);
+            } else {
+                sources.data.push(f);
+            }
+        }
+        Ok(sources)
+    }
+
+    /// A content hash of the modules and data: the policy revision recorded with decisions.
+    pub fn revision(&self) -> String {
+        let mut h = Sha256::new();
+        for f in self.modules.iter().chain(&self.data) {
+            h.update(f.relative.as_bytes());
+            h.update([0]);
+            h.update((f.text.len() as u64).to_be_bytes());
+            h.update(f.text.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Merges all data documents into one `data` object, each at its path.
+    pub fn data_document(&self) -> Result<Value, PolicyError> {
+        let mut root = Value::Object(Map::new());
+        for f in &self.data {
+            let value: Value = serde_json::from_str(&f.text).map_err(|e| PolicyError::Invalid {
+                path: f.path.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?;
+            let stem = f.relative.trim_end_matches(".json");
+            let mut node = &mut root;
+            let parts: Vec<&str> = stem.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let Value::Object(map) = node else {
+                    return Err(PolicyError::Invalid {
+                        path: f.path.clone(),
+                        message: format!("data path {stem} collides with another data document"),
+                    });
+                };
+                if i + 1 == parts.len() {
+                    if map.insert((*part).to_string(), value.clone()).is_some() {
+                        return Err(PolicyError::Invalid {
+                            path: f.path.clone(),
+                            message: format!("data path {stem} is defined twice"),
+                        });
+                    }
+                    break;
+                }
+                node = map
+                    .entry((*part).to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+            }
+        }
+        Ok(root)
+    }
+
+    /// An engine with every module (and optionally the tests) and the data loaded.
+    pub fn engine(&self, with_tests: bool) -> Result<Engine, PolicyError> {
+        let mut engine = Engine::new();
+        engine.set_rego_v0(false);
+        let tests: &[PolicyFile] = if with_tests { &self.tests } else { &[] };
+        for f in self.modules.iter().chain(tests) {
+            engine
+                .add_policy(f.path.display().to_string(), f.text.clone())
+                .map_err(|e| PolicyError::Invalid {
+                    path: f.path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let data = self.data_document()?;
+        engine
+            .add_data(regorus::Value::from(data))
+            .map_err(|e| PolicyError::Invalid {
+                path: PathBuf::from("data"),
+                message: e.to_string(),
+            })?;
+        Ok(engine)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PolicyFile>) -> Result<(), PolicyError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| PolicyError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // metadata() follows symlinks, as ConfigMap mounts need.
+        let meta = std::fs::metadata(&path).map_err(|source| PolicyError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(root, &path, out)?;
+        } else if name.ends_with(".rego") || name.ends_with(".json") {
+            let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(PolicyFile {
+                relative,
+                path,
+                text,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A compiled, immutable policy: what requests are decided with.
+pub struct Policy {
+    compiled: CompiledPolicy,
+    revision: String,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("dir", &self.dir)
+            .field("revision", &self.revision)
+            .finish()
+    }
+}
+
+impl Policy {
+    /// Reads and compiles a policy directory; fails if `data.waguard.authz.decision` is not defined.
+    pub fn load(dir: &Path) -> Result<Policy, PolicyError> {
+        let sources = PolicySources::read(dir)?;
+        Self::compile(dir, &sources)
+    }
+
+    pub fn compile(dir: &Path, sources: &PolicySources) -> Result<Policy, PolicyError> {
+        if sources.modules.is_empty() {
+            return Err(PolicyError::Empty {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut engine = sources.engine(false)?;
+        let defined = engine
+            .get_packages()
+            .map(|pkgs| pkgs.iter().any(|p| p == "data.waguard.authz"))
+            .unwrap_or(false);
+        if !defined {
+            return Err(PolicyError::Compile {
+                dir: dir.to_path_buf(),
+                message: "no module declares `package waguard.authz`".into(),
+            });
+        }
+        let compiled = engine
+            .compile_with_entrypoint(&DECISION_RULE.into())
+            .map_err(|e| PolicyError::Compile {
+                dir: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let policy = Policy {
+            compiled,
+            revision: sources.revision(),
+            dir: dir.to_path_buf(),
+        };
+        // Evaluating once warms internal caches before requests share the policy.
+        let _ = policy.evaluate(&Value::Object(Map::new()));
+        Ok(policy)
+    }
+
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Decides on an input document. Undefined results, wrong shapes and errors all deny.
+    pub fn evaluate(&self, input: &Value) -> Decision {
+        let result = match self
+            .compiled
+            .eval_with_input(regorus::Value::from(input.clone()))
+        {
+            Ok(v) => v,
+            Err(e) => return Decision::deny(format!("policy evaluation failed: {e}")),
+        };
+        decision_from_value(&result)
+    }
+}
+
+/// Interprets the policy's answer; anything but `{"allow": bool, "reasons": [string]}` denies.
+pub fn decision_from_value(result: &regorus::Value) -> Decision {
+    if *result == regorus::Value::Undefined {
+        return Decision::deny(format!("{DECISION_RULE} is undefined for this request"));
+    }
+    let Ok(json) = serde_json::to_value(result) else {
+        return Decision::deny("policy decision could not be read");
+    };
+    let Some(obj) = json.as_object() else {
+        return Decision::deny("policy decision is not an object");
+    };
+    let Some(allow) = obj.get("allow").and_then(Value::as_bool) else {
+        return Decision::deny("policy decision has no boolean `allow`");
+    };
+    let reasons = match obj.get("reasons") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item.as_str() {
+                    Some(s) => out.push(s.to_string()),
+                    None => return Decision::deny("policy decision `reasons` must be strings"),
+                }
+            }
+            out
+        }
+        Some(_) => return Decision::deny("policy decision `reasons` must be an array"),
+    };
+    if !allow && reasons.is_empty() {
+        return Decision::deny("denied by policy (no reason given)");
+    }
+    Decision { allow, reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let p = d.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        d
+    }
+
+    const POLICY: &str = r#"
+        package waguard.authz
+        import rego.v1
+        default decision := {"allow": false, "reasons": ["not approved"]}
+        decision := {"allow": true, "reasons": ["approved"]} if {
+            input.share.shared_with in data.waguard.teams[input.caller.team].ous
+        }
+    "#;
+
+    #[test]
+    fn data_documents_land_at_their_path() {
+        let d = dir_with(&[
+            ("waguard/authz.rego", POLICY),
+            (
+                "waguard/teams.json",
+                r#"{"payments": {"ous": ["ou-ab12-11111111"]}}"#,
+            ),
+        ]);
+        let p = Policy::load(d.path()).unwrap();
+        let allow = p.evaluate(
+            &json!({"caller": {"team": "payments"}, "share": {"shared_with": "ou-ab12-11111111"}}),
+        );
+        assert!(allow.allow, "{allow:?}");
+        let deny = p.evaluate(
+            &json!({"caller": {"team": "payments"}, "share": {"shared_with": "ou-ab12-99999999"}}),
+        );
+        assert_eq!(
+            deny,
+            Decision {
+                allow: false,
+                reasons: vec!["not approved".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_decisions_deny() {
+        for rule in [
+            r#"decision := true"#,
+            r#"decision := {"allow": "yes"}"#,
+            r#"decision := {"allow": true, "reasons": [1]}"#,
+            r#"decision := {"allow": false}"#,
+            r#"decision := {"allow": true} if { input.never }"#,
+        ] {
+            let d = dir_with(&[(
+                "authz.rego",
+                &format!("package waguard.authz\nimport rego.v1\n{rule}\n"),
+            )]);
+            let p = Policy::load(d.path()).unwrap();
+            let decision = p.evaluate(&json!({}));
+            assert!(!decision.allow, "{rule}");
+            assert!(!decision.reasons.is_empty(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn missing_package_and_syntax_errors_fail_to_load() {
+        let d = dir_with(&[("x.rego", "package other\nimport rego.v1\nallow := true\n")]);
+        assert!(
+            Policy::load(d.path())
+                .unwrap_err()
+                .to_string()
+                .contains("waguard.authz")
+        );
+        let d = dir_with(&[("authz.rego", "package waguard.authz\ndecision := {{{\n")]);
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("authz.rego"), "{err}");
+    }
+
+    #[test]
+    fn revision_changes_with_content() {
+        let d = dir_with(&[("authz.rego", POLICY), ("t.json", "{}")]);
+        let a = PolicySources::read(d.path()).unwrap().revision();
+        std::fs::write(d.path().join("t.json"), "{\"x\":1}").unwrap();
+        let b = PolicySources::read(d.path()).unwrap().revision();
+        assert_ne!(a, b);
+    }
+}

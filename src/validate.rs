@@ -1,0 +1,473 @@
+//! Request validation per the service model, with strict JSON: the gateway decides on exactly
+//! what AWS will parse, so anything two parsers could read differently is refused.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::LazyLock;
+
+use http::HeaderMap;
+use regex::Regex;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::GatewayError;
+use crate::operation::Routed;
+
+/// A full-match pattern. Patterns are constants checked by the unit tests; should one ever fail
+/// to compile it matches nothing, so validation fails closed instead of panicking.
+struct Pattern(LazyLock<Option<Regex>>);
+
+macro_rules! pattern {
+    ($re:expr) => {
+        Pattern(LazyLock::new(|| {
+            Regex::new(concat!("^(?:", $re, ")$")).ok()
+        }))
+    };
+}
+
+impl Pattern {
+    fn is_match(&self, s: &str) -> bool {
+        self.0.as_ref().is_some_and(|r| r.is_match(s))
+    }
+}
+
+/// Whom a share grants access to, classified from `SharedWith`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareTarget {
+    Account,
+    Organization,
+    Ou,
+    Unknown,
+}
+
+impl ShareTarget {
+    pub fn classify(shared_with: &str) -> ShareTarget {
+        static ORG: Pattern = pattern!("o-[a-z0-9]{10,32}");
+        static OU: Pattern = pattern!("ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}");
+        if shared_with.len() == 12 && shared_with.bytes().all(|b| b.is_ascii_digit()) {
+            ShareTarget::Account
+        } else if ORG.is_match(shared_with) {
+            ShareTarget::Organization
+        } else if OU.is_match(shared_with) {
+            ShareTarget::Ou
+        } else {
+            ShareTarget::Unknown
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareTarget::Account => "account",
+            ShareTarget::Organization => "organization",
+            ShareTarget::Ou => "ou",
+            ShareTarget::Unknown => "unknown",
+        }
+    }
+}
+
+/// The share a request asks for (share-creating and share-updating operations).
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub shared_with: Option<String>,
+    pub target: Option<ShareTarget>,
+    pub permission_type: Option<String>,
+}
+
+/// What validation established about a request.
+#[derive(Debug)]
+pub struct Validated {
+    /// The parsed JSON body (`Null` when the operation has no body).
+    pub body: Value,
+    pub share: Option<Share>,
+    pub client_request_token: Option<String>,
+    /// The ARN or id of the resource acted on, from the path.
+    pub resource: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> GatewayError {
+    GatewayError::Validation(msg.into())
+}
+
+/// Headers that would make AWS, or something in front of it, read the request differently.
+pub fn check_headers(headers: &HeaderMap) -> Result<(), GatewayError> {
+    for name in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        if headers.contains_key(name) {
+            return Err(invalid(format!("the {name} header is not accepted")));
+        }
+    }
+    if headers.contains_key(http::header::CONTENT_ENCODING) {
+        return Err(invalid(
+            "Content-Encoding is not accepted; send the body uncompressed",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates body and parameters of a routed request.
+pub fn validate(
+    routed: &Routed,
+    method: &http::Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Validated, GatewayError> {
+    check_headers(headers)?;
+    let spec = routed.spec;
+    let body = if spec.body.is_empty() {
+        if !body.is_empty() {
+            return Err(invalid(format!("{} takes no request body", spec.name)));
+        }
+        Value::Null
+    } else if *method == http::Method::GET {
+        return Err(invalid("a GET request must not have a body"));
+    } else {
+        check_content_type(headers, body)?;
+        let value = if body.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            parse_strict_json(body)?
+        };
+        let Value::Object(members) = &value else {
+            return Err(invalid("the request body must be a JSON object"));
+        };
+        for key in members.keys() {
+            if !spec.body.contains(&key.as_str()) {
+                return Err(invalid(format!(
+                    "{} does not take the member {key:?}",
+                    spec.name
+                )));
+            }
+        }
+        value
+    };
+
+    let mut v = Validated {
+        client_request_token: None,
+        share: None,
+        resource: spec
+            .resource_label()
+            .and_then(|l| routed.label(l))
+            .map(str::to_string),
+        body,
+    };
+    for (label, value) in &routed.labels {
+        check_label(label, value)?;
+    }
+    if let Some(token) = string_member(&v.body, "ClientRequestToken")?
+        .or_else(|| query_one(&routed.query, "ClientRequestToken"))
+    {
+        if token.is_empty() || token.len() > 2048 || !token.is_ascii() {
+            return Err(invalid(
+                "ClientRequestToken must be 1 to 2048 ASCII characters",
+            ));
+        }
+        v.client_request_token = Some(token.to_string());
+    }
+
+    if spec.creates_share() {
+        let shared_with = required_string(&v.body, "SharedWith")?;
+        if shared_with.chars().count() < 12 || shared_with.chars().count() > 2048 {
+            return Err(invalid("SharedWith must be 12 to 2048 characters"));
+        }
+        if v.client_request_token.is_none() {
+            return Err(invalid("ClientRequestToken is required"));
+        }
+        let permission_type = if spec.name == "CreateWorkloadShare" {
+            Some(permission_type(&v.body)?)
+        } else {
+            None
+        };
+        v.share = Some(Share {
+            target: Some(ShareTarget::classify(shared_with)),
+            shared_with: Some(shared_with.to_string()),
+            permission_type,
+        });
+    } else if spec.name == "UpdateWorkloadShare" {
+        v.share = Some(Share {
+            shared_with: None,
+            target: None,
+            permission_type: Some(permission_type(&v.body)?),
+        });
+    } else if spec.name == "UpdateShareInvitation" {
+        let action = required_string(&v.body, "ShareInvitationAction")?;
+        if !matches!(action, "ACCEPT" | "REJECT") {
+            return Err(invalid("ShareInvitationAction must be ACCEPT or REJECT"));
+        }
+    } else if spec.name.starts_with("Delete")
+        && spec.name.ends_with("Share")
+        && v.client_request_token.is_none()
+    {
+        return Err(invalid("ClientRequestToken is required"));
+    }
+    Ok(v)
+}
+
+fn permission_type(body: &Value) -> Result<String, GatewayError> {
+    let p = required_string(body, "PermissionType")?;
+    if !matches!(p, "READONLY" | "CONTRIBUTOR") {
+        return Err(invalid("PermissionType must be READONLY or CONTRIBUTOR"));
+    }
+    Ok(p.to_string())
+}
+
+fn check_content_type(headers: &HeaderMap, body: &[u8]) -> Result<(), GatewayError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" {
+        return Err(invalid(
+            "the request body must be sent as Content-Type: application/json",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks path labels against the model's patterns, so policy sees only well-formed ids.
+fn check_label(label: &str, value: &str) -> Result<(), GatewayError> {
+    // Patterns from the service model (botocore wellarchitected/2020-03-31).
+    static TEMPLATE_ARN: Pattern = pattern!(
+        r"arn:aws(-us-gov|-iso(-[a-z])?|-cn)?:wellarchitected:[a-z]{2}(-gov|-iso([a-z])?)?-[a-z]+-\d:\d{12}:(review-template)/[a-f0-9]{32}"
+    );
+    static PROFILE_ARN: Pattern = pattern!(
+        r"arn:aws[-a-z]*:wellarchitected:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:profile/[a-z0-9]+"
+    );
+    static HEX32: Pattern = pattern!("[0-9a-f]{32}");
+    let ok = match label {
+        "TemplateArn" => (50..=250).contains(&value.len()) && TEMPLATE_ARN.is_match(value),
+        "ProfileArn" => value.len() <= 2084 && PROFILE_ARN.is_match(value),
+        "WorkloadId" | "ShareId" | "ShareInvitationId" => HEX32.is_match(value),
+        "LensAlias" => (1..=128).contains(&value.chars().count()),
+        _ => !value.is_empty() && value.len() <= 2048,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{label} {value:?} does not satisfy the service model's constraints"
+        )))
+    }
+}
+
+fn query_one<'a>(query: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
+    query.get(name).and_then(|v| v.first()).map(String::as_str)
+}
+
+fn string_member<'a>(body: &'a Value, name: &str) -> Result<Option<&'a str>, GatewayError> {
+    match body.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(format!("{name} must be a string"))),
+    }
+}
+
+fn required_string<'a>(body: &'a Value, name: &str) -> Result<&'a str, GatewayError> {
+    string_member(body, name)?.ok_or_else(|| invalid(format!("{name} is required")))
+}
+
+/// Parses JSON, refusing duplicate object keys at any depth and trailing data.
+pub fn parse_strict_json(body: &[u8]) -> Result<Value, GatewayError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let StrictValue(v) = serde::Deserialize::deserialize(&mut de)
+        .map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
+    de.end()
+        .map_err(|e| invalid(format!("the request body is not valid JSON: {e}")))?;
+    Ok(v)
+}
+
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(v) = map.next_value()?;
+            if out.insert(key.clone(), v).is_some() {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::route;
+
+    const ARN: &str = "arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Areview-template%2F0123456789abcdef0123456789abcdef";
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        h
+    }
+
+    fn create_share(body: &str) -> Result<Validated, GatewayError> {
+        let r = route("POST", &format!("/templates/shares/{ARN}"), None).unwrap();
+        validate(&r, &http::Method::POST, &json_headers(), body.as_bytes())
+    }
+
+    #[test]
+    fn classifies_share_targets() {
+        assert_eq!(ShareTarget::classify("123456789012"), ShareTarget::Account);
+        assert_eq!(
+            ShareTarget::classify("o-abcdefghij"),
+            ShareTarget::Organization
+        );
+        assert_eq!(ShareTarget::classify("ou-ab12-abcdefgh"), ShareTarget::Ou);
+        for unknown in [
+            "12345678901",
+            "1234567890123",
+            "o-short",
+            "ou-ab1-abcdefgh",
+            "OU-AB12-ABCDEFGH",
+            "arn:aws:iam::123456789012:root",
+        ] {
+            assert_eq!(
+                ShareTarget::classify(unknown),
+                ShareTarget::Unknown,
+                "{unknown}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_a_well_formed_template_share() {
+        let v = create_share(r#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"tok-1"}"#)
+            .unwrap();
+        let share = v.share.unwrap();
+        assert_eq!(share.shared_with.as_deref(), Some("ou-ab12-11111111"));
+        assert_eq!(share.target, Some(ShareTarget::Ou));
+        assert_eq!(v.client_request_token.as_deref(), Some("tok-1"));
+        assert!(
+            v.resource
+                .unwrap()
+                .ends_with("review-template/0123456789abcdef0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn rejects_what_aws_might_read_differently() {
+        let cases = [
+            r#"{"SharedWith":"ou-ab12-11111111","SharedWith":"123456789012","ClientRequestToken":"t"}"#,
+            r#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t","Extra":1}"#,
+            r#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t"} trailing"#,
+            r#"["SharedWith"]"#,
+            r#"{"SharedWith":123456789012,"ClientRequestToken":"t"}"#,
+            r#"{"SharedWith":"short","ClientRequestToken":"t"}"#,
+            r#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"tök"}"#,
+            r#"{"SharedWith":"ou-ab12-11111111"}"#,
+            "SharedWith=ou-ab12-11111111",
+        ];
+        for body in cases {
+            assert!(
+                matches!(create_share(body), Err(GatewayError::Validation(_))),
+                "{body}"
+            );
+        }
+        let r = route("POST", &format!("/templates/shares/{ARN}"), None).unwrap();
+        let bad_utf8 = b"{\"SharedWith\":\"ou-ab12-1111111\xff\",\"ClientRequestToken\":\"t\"}";
+        assert!(validate(&r, &http::Method::POST, &json_headers(), bad_utf8).is_err());
+        let mut gz = json_headers();
+        gz.insert(http::header::CONTENT_ENCODING, "gzip".parse().unwrap());
+        assert!(validate(&r, &http::Method::POST, &gz, b"{}").is_err());
+        let mut ovr = json_headers();
+        ovr.insert("x-http-method-override", "DELETE".parse().unwrap());
+        assert!(validate(&r, &http::Method::POST, &ovr, b"{}").is_err());
+        let mut form = HeaderMap::new();
+        form.insert(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert!(
+            validate(
+                &r,
+                &http::Method::POST,
+                &form,
+                br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t"}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn template_arn_follows_the_model() {
+        let bad = "arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Aworkload%2F0123456789abcdef0123456789abcdef";
+        let r = route("POST", &format!("/templates/shares/{bad}"), None).unwrap();
+        assert!(
+            validate(
+                &r,
+                &http::Method::POST,
+                &json_headers(),
+                br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t"}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn get_with_body_is_rejected() {
+        let r = route("GET", &format!("/templates/shares/{ARN}"), None).unwrap();
+        assert!(validate(&r, &http::Method::GET, &json_headers(), b"{}").is_err());
+        assert!(validate(&r, &http::Method::GET, &HeaderMap::new(), b"").is_ok());
+    }
+}
