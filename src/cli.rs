@@ -291,7 +291,7 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     );
     println!("Use its caller key (issued by waguard; it cannot call AWS directly):\n");
     println!(
-        "  export AWS_ACCESS_KEY_ID={DEMO_CALLER_KEY} AWS_SECRET_ACCESS_KEY={DEMO_CALLER_SECRET} AWS_REGION=us-east-1\n"
+        "  export AWS_ACCESS_KEY_ID={DEMO_CALLER_KEY} AWS_SECRET_ACCESS_KEY={DEMO_CALLER_SECRET} AWS_DEFAULT_REGION=us-east-1\n"
     );
     println!("Allowed (approved OU) -> a ShareId:");
     println!(
