@@ -21,12 +21,18 @@ fn aws_cli_and_boto3_against_the_demo() {
         .trim_end_matches(',')
         .to_string();
     let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/demo_clients.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/demo_clients.py"
+        ))
         .arg(&endpoint)
         .output()
         .unwrap();
     // SIGTERM: the demo shuts down gracefully and exits 0.
-    let _ = Command::new("kill").arg("-TERM").arg(demo.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(demo.id().to_string())
+        .status();
     let status = demo.wait().unwrap();
     assert!(
         out.status.success(),

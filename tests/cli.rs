@@ -8,15 +8,38 @@ fn waguard() -> Command {
 
 #[test]
 fn demo_shows_one_allowed_and_one_denied_share() {
-    let out = waguard().args(["demo", "--exit", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = waguard()
+        .args(["demo", "--exit", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("aws wellarchitected create-template-share --endpoint-url http://127.0.0.1:"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .contains("aws wellarchitected create-template-share --endpoint-url http://127.0.0.1:"),
+        "{stdout}"
+    );
     assert!(stdout.contains("export AWS_ACCESS_KEY_ID="), "{stdout}");
-    let allowed = stdout.lines().find(|l| l.contains("--shared-with ou-ab12-11111111: HTTP")).unwrap();
-    assert!(allowed.contains("HTTP 200") && allowed.contains("\"ShareId\""), "{allowed}");
-    let denied = stdout.lines().find(|l| l.contains("--shared-with ou-ab12-99999999: HTTP")).unwrap();
-    assert!(denied.contains("HTTP 403") && denied.contains("AccessDeniedException"), "{denied}");
+    let allowed = stdout
+        .lines()
+        .find(|l| l.contains("--shared-with ou-ab12-11111111: HTTP"))
+        .unwrap();
+    assert!(
+        allowed.contains("HTTP 200") && allowed.contains("\"ShareId\""),
+        "{allowed}"
+    );
+    let denied = stdout
+        .lines()
+        .find(|l| l.contains("--shared-with ou-ab12-99999999: HTTP"))
+        .unwrap();
+    assert!(
+        denied.contains("HTTP 403") && denied.contains("AccessDeniedException"),
+        "{denied}"
+    );
 }
 
 #[test]
@@ -29,14 +52,37 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
         &format!("dir = \"{}/policies\"", env!("CARGO_MANIFEST_DIR")),
     );
     std::fs::write(dir.path().join("waguard.toml"), &text).unwrap();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/callers.toml"), dir.path().join("callers.toml")).unwrap();
-    let out = waguard().args(["check-config", "--config"]).arg(dir.path().join("waguard.toml")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/callers.toml"),
+        dir.path().join("callers.toml"),
+    )
+    .unwrap();
+    let out = waguard()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("waguard.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 callers"));
 
-    std::fs::write(dir.path().join("waguard.toml"), text.replace("[audit]", "[audit]\nfsync = false")).unwrap();
-    let out = waguard().args(["check-config", "--config"]).arg(dir.path().join("waguard.toml")).output().unwrap();
+    std::fs::write(
+        dir.path().join("waguard.toml"),
+        text.replace("[audit]", "[audit]\nfsync = false"),
+    )
+    .unwrap();
+    let out = waguard()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("waguard.toml"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("waguard.toml") && err.contains("fsync"), "{err}");
+    assert!(
+        err.contains("waguard.toml") && err.contains("fsync"),
+        "{err}"
+    );
 }

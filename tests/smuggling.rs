@@ -12,11 +12,18 @@ fn ok_body() -> String {
 /// Sends a correctly signed request and asserts it was refused with an AWS error.
 async fn assert_refused(h: &Harness, req: RawRequest<'_>, status: u16, error_type: Option<&str>) {
     let resp = req.send(h.gateway.addr).await;
-    assert_eq!(resp.status, status, "{} {}: {resp:?}", req.method, req.path_and_query);
+    assert_eq!(
+        resp.status, status,
+        "{} {}: {resp:?}",
+        req.method, req.path_and_query
+    );
     if let Some(t) = error_type {
         assert_eq!(resp.error_type(), Some(t), "{resp:?}");
         let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
-        assert!(!body["Message"].as_str().unwrap_or_default().is_empty(), "{resp:?}");
+        assert!(
+            !body["Message"].as_str().unwrap_or_default().is_empty(),
+            "{resp:?}"
+        );
     }
 }
 
@@ -38,7 +45,13 @@ async fn ambiguous_bodies_are_refused() {
         format!("{{\"SharedWith\":[\"{APPROVED_OU}\"],\"ClientRequestToken\":\"t\"}}").into_bytes(),
     ];
     for body in bodies {
-        assert_refused(&h, RawRequest::new("POST", &path, body), 400, Some("ValidationException")).await;
+        assert_refused(
+            &h,
+            RawRequest::new("POST", &path, body),
+            400,
+            Some("ValidationException"),
+        )
+        .await;
     }
     assert!(h.sim.received().is_empty());
     h.stop().await;
@@ -61,12 +74,25 @@ async fn ambiguous_paths_are_refused() {
         format!("/Templates/shares/{arn_segment}"),
     ];
     for p in &paths {
-        let resp = RawRequest::new("POST", p, ok_body()).send(h.gateway.addr).await;
+        let resp = RawRequest::new("POST", p, ok_body())
+            .send(h.gateway.addr)
+            .await;
         assert!(matches!(resp.status, 400 | 404), "{p}: {resp:?}");
-        assert!(matches!(resp.error_type(), Some("ValidationException") | Some("UnknownOperationException")), "{p}: {resp:?}");
+        assert!(
+            matches!(
+                resp.error_type(),
+                Some("ValidationException") | Some("UnknownOperationException")
+            ),
+            "{p}: {resp:?}"
+        );
     }
     // Query strings: unknown, repeated, or ambiguous parameters.
-    for q in ["?Bogus=1", "?MaxResults=1&MaxResults=2", "?SharedWithPrefix=ou+x", "?SharedWithPrefix=%zz"] {
+    for q in [
+        "?Bogus=1",
+        "?MaxResults=1&MaxResults=2",
+        "?SharedWithPrefix=ou+x",
+        "?SharedWithPrefix=%zz",
+    ] {
         let p = format!("{arn}{q}");
         let mut req = RawRequest::new("GET", &p, Vec::new());
         req.headers.clear();
@@ -94,10 +120,22 @@ async fn ambiguous_headers_are_refused() {
     req.headers = vec![("content-type", "text/plain".into())];
     assert_refused(&h, req, 400, Some("ValidationException")).await;
     // A body on a GET.
-    assert_refused(&h, RawRequest::new("GET", &path, "{}"), 400, Some("ValidationException")).await;
+    assert_refused(
+        &h,
+        RawRequest::new("GET", &path, "{}"),
+        400,
+        Some("ValidationException"),
+    )
+    .await;
     // A body on an operation without one.
     let del = format!("{path}/0123456789abcdef0123456789abcdef?ClientRequestToken=x");
-    assert_refused(&h, RawRequest::new("DELETE", &del, "{}"), 400, Some("ValidationException")).await;
+    assert_refused(
+        &h,
+        RawRequest::new("DELETE", &del, "{}"),
+        400,
+        Some("ValidationException"),
+    )
+    .await;
     assert!(h.sim.received().is_empty());
     h.stop().await;
 }
@@ -109,7 +147,11 @@ async fn unsigned_additions_are_refused() {
     let signed = RawRequest::new("POST", &path, ok_body()).to_bytes(h.gateway.addr);
     let text = String::from_utf8(signed).unwrap();
     // An x-amz-* header slipped in after signing.
-    let tampered = text.replacen("\r\n", "\r\nx-amz-target: WellArchitected.DeleteWorkload\r\n", 1);
+    let tampered = text.replacen(
+        "\r\n",
+        "\r\nx-amz-target: WellArchitected.DeleteWorkload\r\n",
+        1,
+    );
     let resp = send_raw(h.gateway.addr, tampered.as_bytes()).await;
     assert_eq!(resp.status, 403, "{resp:?}");
     assert_eq!(resp.error_type(), Some("InvalidSignatureException"));
@@ -124,10 +166,23 @@ async fn unsigned_additions_are_refused() {
 
 #[tokio::test]
 async fn oversized_bodies_and_headers_are_refused() {
-    let h = Harness::start_with(Options { server_extra: "max_body_bytes = 4096\nmax_header_bytes = 4096".into(), ..Default::default() }).await;
+    let h = Harness::start_with(Options {
+        server_extra: "max_body_bytes = 4096\nmax_header_bytes = 4096".into(),
+        ..Default::default()
+    })
+    .await;
     let path = template_path(TEMPLATE_ARN);
-    let big = format!("{{\"SharedWith\":\"{APPROVED_OU}\",\"ClientRequestToken\":\"{}\"}}", "a".repeat(5000));
-    assert_refused(&h, RawRequest::new("POST", &path, big), 413, Some("ValidationException")).await;
+    let big = format!(
+        "{{\"SharedWith\":\"{APPROVED_OU}\",\"ClientRequestToken\":\"{}\"}}",
+        "a".repeat(5000)
+    );
+    assert_refused(
+        &h,
+        RawRequest::new("POST", &path, big),
+        413,
+        Some("ValidationException"),
+    )
+    .await;
 
     let req = RawRequest::new("POST", &path, ok_body()).header("x-padding", "p".repeat(9000));
     let resp = req.send(h.gateway.addr).await;
@@ -138,7 +193,10 @@ async fn oversized_bodies_and_headers_are_refused() {
         "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n0\r\n\r\n"
     );
     let resp = send_raw(h.gateway.addr, smuggle.as_bytes()).await;
-    assert!(resp.status == 400 || resp.status == 403 || resp.status == 0, "{resp:?}");
+    assert!(
+        resp.status == 400 || resp.status == 403 || resp.status == 0,
+        "{resp:?}"
+    );
     assert!(h.sim.received().is_empty());
     h.stop().await;
 }
@@ -155,8 +213,13 @@ async fn http2_requests_are_verified_against_authority() {
     let raw = RawRequest::new("POST", &path, ok_body()).to_bytes(h.gateway.addr);
     let text = String::from_utf8(raw).unwrap();
     let head = text.split("\r\n\r\n").next().unwrap();
-    let stream = tokio::net::TcpStream::connect(h.gateway.addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(h.gateway.addr)
+        .await
+        .unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let mut req = http::Request::post(format!("http://localhost:{}{path}", h.gateway.addr.port()));
     for line in head.lines().skip(1) {
@@ -165,7 +228,10 @@ async fn http2_requests_are_verified_against_authority() {
             req = req.header(k, v);
         }
     }
-    let resp = send.send_request(req.body(Full::new(bytes::Bytes::from(ok_body()))).unwrap()).await.unwrap();
+    let resp = send
+        .send_request(req.body(Full::new(bytes::Bytes::from(ok_body()))).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

@@ -6,10 +6,21 @@ mod common;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use common::*;
 
-fn sdk_http_client_trusting(ca_pem: &str) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+fn sdk_http_client_trusting(
+    ca_pem: &str,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-        .tls_context(TlsContext::builder().with_trust_store(TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec())).build().unwrap())
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            TlsContext::builder()
+                .with_trust_store(
+                    TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec()),
+                )
+                .build()
+                .unwrap(),
+        )
         .build_https()
 }
 
@@ -22,44 +33,86 @@ async fn tls_from_the_sdk_to_the_gateway_to_the_upstream() {
     std::fs::write(&cert, &gw_pki.cert_pem).unwrap();
     std::fs::write(&key, &gw_pki.key_pem).unwrap();
     let h = Harness::start_with(Options {
-        server_extra: format!("tls_cert_file = \"{}\"\ntls_key_file = \"{}\"", cert.display(), key.display()),
+        server_extra: format!(
+            "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
         sim_tls: true,
         ..Default::default()
     })
     .await;
     assert!(h.endpoint.starts_with("https://"));
-    let client = h.client_with(PAYMENTS_KEY, PAYMENTS_SECRET, Some(sdk_http_client_trusting(&gw_pki.ca_pem)));
-    let out = client.create_template_share().template_arn(TEMPLATE_ARN).shared_with(APPROVED_OU).send().await.expect("share over TLS");
+    let client = h.client_with(
+        PAYMENTS_KEY,
+        PAYMENTS_SECRET,
+        Some(sdk_http_client_trusting(&gw_pki.ca_pem)),
+    );
+    let out = client
+        .create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .send()
+        .await
+        .expect("share over TLS");
     assert!(out.share_id().is_some());
     assert_eq!(h.sim.received().len(), 1);
     assert_eq!(h.sim.received()[0].signed_by.as_deref(), Some(SERVICE_KEY));
 
     // A client that does not trust the gateway's CA cannot talk to it.
     let other = pki();
-    let untrusting = h.client_with(PAYMENTS_KEY, PAYMENTS_SECRET, Some(sdk_http_client_trusting(&other.ca_pem)));
-    assert!(untrusting.list_template_shares().template_arn(TEMPLATE_ARN).send().await.is_err());
+    let untrusting = h.client_with(
+        PAYMENTS_KEY,
+        PAYMENTS_SECRET,
+        Some(sdk_http_client_trusting(&other.ca_pem)),
+    );
+    assert!(
+        untrusting
+            .list_template_shares()
+            .template_arn(TEMPLATE_ARN)
+            .send()
+            .await
+            .is_err()
+    );
     h.stop().await;
 }
 
 #[tokio::test]
 async fn an_upstream_with_an_untrusted_certificate_is_refused() {
     // The sim serves TLS but the gateway is told to trust a different CA.
-    let h = Harness::start_with(Options { sim_tls: true, ..Default::default() }).await;
+    let h = Harness::start_with(Options {
+        sim_tls: true,
+        ..Default::default()
+    })
+    .await;
     let other = pki();
     std::fs::write(h.dir.path().join("upstream-ca.pem"), &other.ca_pem).unwrap();
     // Restarting with the replaced CA file: build a second gateway on the same sim.
     let config_text = std::fs::read_to_string(h.dir.path().join("waguard.toml")).unwrap();
-    let config = waguard::config::Config::parse(&h.dir.path().join("waguard.toml"), &config_text).unwrap();
-    let creds = aws_credential_types::Credentials::new(SERVICE_KEY, SERVICE_SECRET, Some(SERVICE_TOKEN.into()), None, "tests");
+    let config =
+        waguard::config::Config::parse(&h.dir.path().join("waguard.toml"), &config_text).unwrap();
+    let creds = aws_credential_types::Credentials::new(
+        SERVICE_KEY,
+        SERVICE_SECRET,
+        Some(SERVICE_TOKEN.into()),
+        None,
+        "tests",
+    );
     let gw2 = waguard::app::start(
         &config,
-        waguard::upstream::ServiceCredentials::new(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
+        waguard::upstream::ServiceCredentials::new(
+            aws_credential_types::provider::SharedCredentialsProvider::new(creds),
+        ),
     )
     .await
     .unwrap();
-    let resp = RawRequest::new("POST", &template_path(TEMPLATE_ARN), format!("{{\"SharedWith\":\"{APPROVED_OU}\",\"ClientRequestToken\":\"t\"}}"))
-        .send(gw2.addr)
-        .await;
+    let resp = RawRequest::new(
+        "POST",
+        &template_path(TEMPLATE_ARN),
+        format!("{{\"SharedWith\":\"{APPROVED_OU}\",\"ClientRequestToken\":\"t\"}}"),
+    )
+    .send(gw2.addr)
+    .await;
     assert_eq!(resp.status, 502, "{resp:?}");
     assert!(resp.body.contains("could not be reached"), "{}", resp.body);
     assert!(h.sim.received().is_empty());
