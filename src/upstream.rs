@@ -347,3 +347,64 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::{ProvideCredentials, future};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        lifetime: Duration,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                format!("AKID{n}"),
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.lifetime),
+                "counting",
+            )))
+        }
+    }
+
+    fn creds(lifetime: Duration) -> (ServiceCredentials, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let p = Counting { calls: calls.clone(), lifetime };
+        (ServiceCredentials::new(SharedCredentialsProvider::new(p)), calls)
+    }
+
+    #[tokio::test]
+    async fn credentials_are_cached_until_close_to_expiry() {
+        let (c, calls) = creds(Duration::from_secs(3600));
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn credentials_are_refreshed_before_they_expire() {
+        // Four minutes left is inside the five-minute refresh window: every use refreshes.
+        let (c, calls) = creds(Duration::from_secs(240));
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID1");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn default_endpoint_follows_the_callers_region() {
+        crate::server::install_crypto_provider();
+        let config: crate::config::UpstreamConfig = toml::from_str("").unwrap();
+        let (c, _) = creds(Duration::from_secs(3600));
+        let u = Upstream::new(&config, c).unwrap();
+        assert_eq!(u.endpoint_for("eu-west-1"), "https://wellarchitected.eu-west-1.amazonaws.com");
+    }
+}

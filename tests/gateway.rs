@@ -416,3 +416,28 @@ async fn every_decision_is_audited() {
     assert!(outcome["aws_request_id"].is_string());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn hanging_upstream_times_out_with_a_5xx() {
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = hang.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = hang.accept().await {
+            held.push(s);
+        }
+    });
+    let h = Harness::start_with(Options {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        upstream_extra: "timeout = 1".into(),
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = h.payments().create_template_share().template_arn(TEMPLATE_ARN).shared_with(APPROVED_OU).send().await.unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(504), "{err:?}");
+    assert!(err.message().unwrap_or_default().contains("did not answer within"), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    h.stop().await;
+}

@@ -124,6 +124,9 @@ impl Harness {
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_addr = sim_listener.local_addr().unwrap();
         let mut upstream_extra = opts.upstream_extra.clone();
+        if !upstream_extra.contains("timeout") {
+            upstream_extra.push_str("\ntimeout = 3\nconnect_timeout = 2\n");
+        }
         let sim_tls = if opts.sim_tls {
             let pki = pki();
             std::fs::write(dir.path().join("sim-cert.pem"), &pki.cert_pem).unwrap();
@@ -168,8 +171,6 @@ admin_listen = "127.0.0.1:0"
 
 [upstream]
 endpoint = "{endpoint}"
-timeout = 3
-connect_timeout = 2
 {upstream_extra}
 
 [policy]
