@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz` (process alive) and `/readyz` (able to serve).
+//! The admin listener: `/metrics` (Prometheus), `/healthz` (process alive), `/readyz` (able to
+//! serve: policy loaded, service credentials available, audit log writable).
 
 use std::sync::Arc;
 
@@ -9,37 +10,80 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::gateway::{Body, Gateway};
+use crate::reload::Reloader;
 
-fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+pub struct Admin {
+    pub gateway: Arc<Gateway>,
+    pub reloader: Arc<Reloader>,
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     let mut resp = Response::new(
-        Full::new(Bytes::from(body.to_string()))
+        Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed(),
     );
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static(content_type),
     );
     resp
 }
 
-pub async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
-    match req.uri().path() {
-        "/healthz" => json_response(StatusCode::OK, json!({"status": "ok"})),
-        "/readyz" => {
-            let policy = gateway.policy.load();
-            match gateway.upstream.credentials.get().await {
-                Ok(_) => json_response(
-                    StatusCode::OK,
-                    json!({"status": "ready", "policy_revision": policy.revision()}),
-                ),
-                Err(e) => json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"status": "not ready", "reason": e.to_string()}),
-                ),
+impl Admin {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        match req.uri().path() {
+            "/metrics" => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.gateway.metrics.render(),
+            ),
+            "/healthz" => respond(
+                StatusCode::OK,
+                "application/json",
+                json!({"status": "ok"}).to_string(),
+            ),
+            "/readyz" => {
+                let (status, body) = self.readiness().await;
+                respond(status, "application/json", body.to_string())
             }
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "application/json",
+                json!({"error": "not found"}).to_string(),
+            ),
         }
-        _ => json_response(StatusCode::NOT_FOUND, json!({"error": "not found"})),
+    }
+
+    /// Ready when requests can be decided, recorded and forwarded. A rejected policy or
+    /// callers reload is reported but does not make the gateway unready: the last good
+    /// version keeps serving, and a bad edit must not take every replica out of service.
+    async fn readiness(&self) -> (StatusCode, serde_json::Value) {
+        let gw = &self.gateway;
+        let mut problems = Vec::new();
+        if let Err(e) = gw.upstream.credentials.get().await {
+            problems.push(format!("service credentials: {e}"));
+        }
+        if !gw.audit.is_healthy() {
+            problems.push(format!(
+                "audit log not writable: {}",
+                gw.audit.last_error().unwrap_or_default()
+            ));
+        }
+        let reload = self.reloader.status();
+        let body = json!({
+            "status": if problems.is_empty() { "ready" } else { "not ready" },
+            "reasons": problems,
+            "policy_revision": gw.policy.load().revision(),
+            "policy_reload_error": reload.policy_error,
+            "callers_reload_error": reload.callers_error,
+        });
+        let status = if problems.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, body)
     }
 }

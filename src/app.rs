@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::audit::{AuditError, AuditLog};
+use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::auth::{Callers, CallersError};
 use crate::config::Config;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Settings};
+use crate::metrics::Metrics;
 use crate::policy::{Policy, PolicyError};
+use crate::reload::Reloader;
 use crate::server::{self, Limits, TlsSetupError};
 use crate::upstream::{ServiceCredentials, Upstream, UpstreamSetupError};
 
@@ -30,6 +32,8 @@ pub enum StartError {
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -42,17 +46,25 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub gateway: Arc<Gateway>,
+    pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish within the grace period, and returns.
-    pub async fn shutdown(self) {
+    /// Stops accepting, lets in-flight requests finish within the grace period, flushes and
+    /// closes the audit log, and returns.
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
             let _ = t.await;
         }
+        self.gateway.audit.close().await;
     }
 }
 
@@ -70,7 +82,13 @@ pub async fn start(
     server::install_crypto_provider();
     let callers = Callers::load(&config.callers.file)?;
     let policy = Policy::load(&config.policy.dir)?;
-    let audit = AuditLog::open(&config.audit.file, config.audit.stdout)?;
+    let metrics = Arc::new(Metrics::new()?);
+    let audit = AuditLog::open(AuditOptions {
+        path: config.audit.file.clone(),
+        stdout: config.audit.stdout,
+        max_file_bytes: config.audit.max_file_bytes,
+        failures: Some(metrics.audit_write_failures.clone()),
+    })?;
     let upstream = Upstream::new(&config.upstream, credentials)?;
     let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
@@ -82,14 +100,25 @@ pub async fn start(
         policy_dir = %config.policy.dir.display(),
         "configuration loaded"
     );
+    metrics.set_policy_revision(policy.revision());
     let gateway = Arc::new(Gateway {
         callers: ArcSwap::from_pointee(callers),
         policy: ArcSwap::from_pointee(policy),
         upstream,
         audit,
-        allowed_regions: config.upstream.allowed_regions.clone(),
-        max_body_bytes: config.server.max_body_bytes,
+        metrics,
+        settings: Settings {
+            allowed_regions: config.upstream.allowed_regions.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            policy: config.policy.clone(),
+            audit_on_failure: config.audit.on_failure,
+        },
     });
+    let reloader = Arc::new(Reloader::new(
+        gateway.clone(),
+        config.policy.dir.clone(),
+        config.callers.file.clone(),
+    ));
 
     let listener = bind(config.server.listen).await?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -102,7 +131,9 @@ pub async fn start(
         header_read_timeout: config.server.request_timeout,
         ..Limits::default()
     };
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(
+        reloader.clone().run(config.policy.watch, stopped.clone()),
+    )];
     let gw = gateway.clone();
     let request_timeout = config.server.request_timeout + gateway.upstream.timeout();
     let handler = move |req, peer| {
@@ -132,8 +163,11 @@ pub async fn start(
                 .local_addr()
                 .map_err(|source| StartError::Bind { addr: a, source })?,
         );
-        let gw = gateway.clone();
-        let handler = move |req, _peer| admin::handle(gw.clone(), req);
+        let admin = Arc::new(admin::Admin {
+            gateway: gateway.clone(),
+            reloader: reloader.clone(),
+        });
+        let handler = move |req, _peer| admin.clone().handle(req);
         tasks.push(tokio::spawn(server::serve(
             listener,
             None,
@@ -148,8 +182,9 @@ pub async fn start(
         addr,
         admin_addr,
         gateway,
+        reloader,
         stop,
-        tasks,
+        tasks: std::sync::Mutex::new(tasks),
     })
 }
 

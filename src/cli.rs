@@ -60,10 +60,25 @@ enum Command {
         #[arg(long = "template")]
         templates: Vec<String>,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Validate config, callers and policy without serving.
     CheckConfig {
         #[arg(long, default_value = "waguard.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of audit files (oldest first); names the first broken record.
+    /// Given one file, its rotated predecessors (`FILE.<seq>`) are checked with it.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -154,6 +169,36 @@ async fn run(command: Command) -> Result<(), String> {
                 std::time::Duration::from_secs(5),
             )
             .await;
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { files },
+        } => {
+            let files = if let [one] = files.as_slice() {
+                let mut all = crate::audit::rotated_files(one)
+                    .map_err(|e| format!("{}: {e}", one.display()))?;
+                all.push(one.clone());
+                all
+            } else {
+                files
+            };
+            let report = crate::audit::verify_files(&files)
+                .map_err(|e| format!("audit chain broken at {e}"))?;
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            let range = match (report.first_seq, &report.head) {
+                (Some(first), Some(head)) => format!("seq {first}..{}", head.next_seq - 1),
+                _ => "no records".into(),
+            };
+            println!(
+                "ok: {} records ({range}) in {}; chain intact",
+                report.records,
+                names.join(", ")
+            );
+            if report.starts_mid_chain {
+                println!(
+                    "note: the chain starts after seq 0; earlier records are in files not given"
+                );
+            }
             Ok(())
         }
         Command::CheckConfig { config } => {

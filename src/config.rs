@@ -1,5 +1,6 @@
 //! `waguard.toml` parsed once into typed settings; every error names the file and the key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,6 +79,45 @@ pub struct UpstreamConfig {
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     pub dir: PathBuf,
+    /// `enforce` (default) or `dry-run`: in dry-run, denials are recorded as would-deny and
+    /// the request proceeds.
+    #[serde(default)]
+    pub mode: PolicyMode,
+    /// Per-operation overrides of `mode`, e.g. `{ CreateLensShare = "dry-run" }`.
+    #[serde(default)]
+    pub operation_modes: BTreeMap<String, PolicyMode>,
+    /// Watch the policy dir and the callers file and reload on change (SIGHUP always reloads).
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyMode {
+    #[default]
+    Enforce,
+    DryRun,
+}
+
+impl PolicyConfig {
+    /// The mode for one operation.
+    pub fn mode_for(&self, operation: &str) -> PolicyMode {
+        self.operation_modes
+            .get(operation)
+            .copied()
+            .unwrap_or(self.mode)
+    }
+}
+
+/// What to do when the audit record of a decision cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditFailure {
+    /// Refuse the request (default).
+    #[default]
+    FailClosed,
+    /// Forward anyway, and count and log the missing record.
+    FailOpen,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +132,11 @@ pub struct AuditConfig {
     pub file: PathBuf,
     #[serde(default)]
     pub stdout: bool,
+    #[serde(default)]
+    pub on_failure: AuditFailure,
+    /// Rotate the file when it reaches this size (bytes); 0 = never.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +158,12 @@ fn default_upstream() -> UpstreamConfig {
         connect_timeout: default_connect_timeout(),
         timeout: default_upstream_timeout(),
     }
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_file_bytes() -> u64 {
+    100 * 1024 * 1024
 }
 fn default_max_body_bytes() -> usize {
     // ImportLens carries a lens JSON of up to 500 KB; everything else is far smaller.
@@ -234,15 +285,24 @@ impl Config {
             }
         }
 
+        for op in raw.policy.operation_modes.keys() {
+            if crate::operation::by_name(op).is_none() {
+                return Err(invalid(
+                    "policy.operation_modes",
+                    format!("{op:?} is not a Well-Architected operation"),
+                ));
+            }
+        }
         let policy = PolicyConfig {
             dir: resolve(&raw.policy.dir),
+            ..raw.policy
         };
         let callers = CallersConfig {
             file: resolve(&raw.callers.file),
         };
         let audit = AuditConfig {
             file: resolve(&raw.audit.file),
-            stdout: raw.audit.stdout,
+            ..raw.audit
         };
         Ok(Config {
             file: path.to_path_buf(),

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,7 +17,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::audit::AuditLog;
 use crate::auth::{self, Authenticated, Callers};
+use crate::config::{AuditFailure, PolicyConfig, PolicyMode};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::operation::{self, Access, Routed};
 use crate::policy::{self, Decision, Policy};
 use crate::upstream::{Outbound, Upstream};
@@ -30,14 +33,23 @@ pub type Body = BoxBody<Bytes, BoxError>;
 /// the outcome record can name the ShareId or error code.
 const MAX_OUTCOME_BODY: usize = 256 * 1024;
 
-/// Everything a request needs; shared by all connections.
+/// Request-path settings taken from the config.
+pub struct Settings {
+    pub allowed_regions: Option<Vec<String>>,
+    pub max_body_bytes: usize,
+    pub policy: PolicyConfig,
+    pub audit_on_failure: AuditFailure,
+}
+
+/// Everything a request needs; shared by all connections. Callers and policy are swapped
+/// whole on reload; a request keeps the ones it started with.
 pub struct Gateway {
     pub callers: ArcSwap<Callers>,
     pub policy: ArcSwap<Policy>,
     pub upstream: Upstream,
     pub audit: AuditLog,
-    pub allowed_regions: Option<Vec<String>>,
-    pub max_body_bytes: usize,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
 }
 
 /// What the pipeline learned about one request, carried through the phases.
@@ -46,6 +58,8 @@ struct RequestContext {
     started: Instant,
     peer: SocketAddr,
     operation: &'static str,
+    /// Label for metrics: allow, deny, would_deny, invalid, unauthenticated, error.
+    decision: &'static str,
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
@@ -65,6 +79,15 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Decrements the in-flight gauge however the request ends.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 impl Gateway {
     /// Handles one request end to end. Never fails: every error becomes an AWS-style answer.
     pub async fn handle(
@@ -72,27 +95,44 @@ impl Gateway {
         req: Request<hyper::body::Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
+        self.metrics.in_flight.inc();
+        let _in_flight = InFlight(&self.metrics.in_flight);
         let mut ctx = RequestContext {
             id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
             peer,
             operation: "unknown",
+            decision: "error",
         };
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let result = self.pipeline(&mut ctx, req).await;
-        let response = match result {
+        let response = match self.pipeline(&mut ctx, req).await {
             Ok(resp) => resp,
-            Err(e) => error_body(&e, &ctx.id),
+            Err(e) => {
+                if ctx.decision == "error" || ctx.decision == "allow" {
+                    ctx.decision = e.decision_label();
+                }
+                error_body(&e, &ctx.id)
+            }
         };
+        let elapsed = ctx.started.elapsed();
+        self.metrics
+            .requests
+            .with_label_values(&[ctx.operation, ctx.decision])
+            .inc();
+        self.metrics
+            .request_duration
+            .with_label_values(&[ctx.operation])
+            .observe(elapsed.as_secs_f64());
         tracing::info!(
             request_id = %ctx.id,
             peer = %ctx.peer,
             method = %method,
             path = %path,
             operation = ctx.operation,
+            decision = ctx.decision,
             status = response.status().as_u16(),
-            elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
         response
@@ -106,11 +146,11 @@ impl Gateway {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts, body).await?;
 
-        let callers = self.callers.load();
+        let callers = self.callers.load_full();
         let auth = match auth::verify(&parts, &body, &callers, SystemTime::now()) {
             Ok(a) => a,
             Err(e) => {
-                let record = json!({
+                self.audit_best_effort(json!({
                     "type": "auth_failure",
                     "request_id": ctx.id,
                     "time": now_rfc3339(),
@@ -120,24 +160,32 @@ impl Gateway {
                     "path": parts.uri.path(),
                     "error": e.code(),
                     "message": e.to_string(),
-                });
-                // Best effort: a failed audit write must not turn a 403 into something else.
-                if let Err(ae) = self.audit.append(&record).await {
-                    tracing::error!(error = %ae, "could not audit an authentication failure");
-                }
+                }))
+                .await;
                 return Err(e);
             }
         };
 
-        let routed = match self.interpret(&auth, &parts, &body) {
+        let (routed, validated) = match self.interpret(ctx, &auth, &parts, &body) {
             Ok(r) => r,
             Err(e) => {
-                self.audit_rejection(ctx, &auth, &parts, &e).await?;
+                self.audit_best_effort(json!({
+                    "type": "decision",
+                    "request_id": ctx.id,
+                    "time": now_rfc3339(),
+                    "caller": caller_json(&auth),
+                    "source_ip": ctx.peer.ip().to_string(),
+                    "region": auth.region,
+                    "method": parts.method.as_str(),
+                    "path": parts.uri.path(),
+                    "decision": e.decision_label(),
+                    "error": e.code(),
+                    "reasons": [e.to_string()],
+                }))
+                .await;
                 return Err(e);
             }
         };
-        let (routed, validated) = routed;
-        ctx.operation = routed.spec.name;
 
         let policy = self.policy.load_full();
         let input = policy::input::build(
@@ -149,17 +197,27 @@ impl Gateway {
             ctx.peer.ip(),
             OffsetDateTime::now_utc(),
         );
+        let timer = Instant::now();
         let decision = policy.evaluate(&input);
-        self.audit_decision(
+        self.metrics
+            .policy_evaluation
+            .observe(timer.elapsed().as_secs_f64());
+        let dry_run = self.settings.policy.mode_for(routed.spec.name) == PolicyMode::DryRun;
+        ctx.decision = match (decision.allow, dry_run) {
+            (true, _) => "allow",
+            (false, true) => "would_deny",
+            (false, false) => "deny",
+        };
+        let record = decision_record(
             ctx,
             &auth,
             &routed,
             &validated,
             &decision,
             policy.revision(),
-        )
-        .await?;
-        if !decision.allow {
+        );
+        if ctx.decision == "deny" {
+            self.audit_best_effort(record).await;
             return Err(GatewayError::AccessDenied(format!(
                 "waguard denied {} for {}: {}",
                 routed.spec.name,
@@ -167,32 +225,73 @@ impl Gateway {
                 decision.reasons.join("; ")
             )));
         }
+        // The decision to forward is on disk before anything leaves.
+        if let Err(e) = self.audit.append(record).await {
+            match self.settings.audit_on_failure {
+                AuditFailure::FailClosed => {
+                    return Err(GatewayError::AuditUnavailable(format!(
+                        "the request was not forwarded because its audit record could not be written: {e}"
+                    )));
+                }
+                AuditFailure::FailOpen => {
+                    tracing::error!(request_id = %ctx.id, error = %e, "forwarding without an audit record (audit.on_failure = \"fail-open\")");
+                }
+            }
+        }
+        self.forward(ctx, &routed, &auth, &parts, body).await
+    }
 
+    /// Sends an approved request to AWS and relays the answer.
+    async fn forward(
+        &self,
+        ctx: &RequestContext,
+        routed: &Routed,
+        auth: &Authenticated,
+        parts: &Parts,
+        body: Bytes,
+    ) -> Result<Response<Body>, GatewayError> {
         let path_and_query = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
         let sent = Instant::now();
-        let upstream = self
+        let result = self
             .upstream
             .send(Outbound {
                 method: &parts.method,
                 path_and_query,
                 region: &auth.region,
                 headers: &parts.headers,
-                body: body.clone(),
+                body,
             })
             .await;
-        let resp = match upstream {
+        self.metrics
+            .upstream_duration
+            .with_label_values(&[ctx.operation])
+            .observe(sent.elapsed().as_secs_f64());
+        let resp = match result {
             Ok(r) => r,
             Err(e) => {
+                let status = if matches!(e, GatewayError::UpstreamTimeout(_)) {
+                    "timeout"
+                } else {
+                    "error"
+                };
+                self.metrics
+                    .upstream_requests
+                    .with_label_values(&[ctx.operation, status])
+                    .inc();
                 self.audit_outcome(ctx, None, None, Some(e.code()), sent)
                     .await;
                 return Err(e);
             }
         };
         let (head, upstream_body) = resp.into_parts();
+        self.metrics
+            .upstream_requests
+            .with_label_values(&[ctx.operation, head.status.as_str()])
+            .inc();
         if routed.spec.access == Access::Read {
             self.audit_outcome(ctx, Some(&head), None, None, sent).await;
             let body = upstream_body.map_err(|e| Box::new(e) as BoxError).boxed();
@@ -220,26 +319,23 @@ impl Gateway {
     /// Reads the whole body, refusing more than the configured limit.
     async fn read_body(
         &self,
-        parts: &http::request::Parts,
+        parts: &Parts,
         body: hyper::body::Incoming,
     ) -> Result<Bytes, GatewayError> {
-        let too_large = || {
-            GatewayError::PayloadTooLarge(format!(
-                "the request body exceeds {} bytes",
-                self.max_body_bytes
-            ))
-        };
+        let max = self.settings.max_body_bytes;
+        let too_large =
+            || GatewayError::PayloadTooLarge(format!("the request body exceeds {max} bytes"));
         if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
             let len: u64 = len
                 .to_str()
                 .ok()
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| GatewayError::Validation("Content-Length is not a number".into()))?;
-            if len > self.max_body_bytes as u64 {
+            if len > max as u64 {
                 return Err(too_large());
             }
         }
-        match Limited::new(body, self.max_body_bytes).collect().await {
+        match Limited::new(body, max).collect().await {
             Ok(c) => Ok(c.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(e) => Err(GatewayError::Validation(format!(
@@ -251,11 +347,12 @@ impl Gateway {
     /// Works out the operation and validates it, including the gateway's own region limits.
     fn interpret(
         &self,
+        ctx: &mut RequestContext,
         auth: &Authenticated,
-        parts: &http::request::Parts,
+        parts: &Parts,
         body: &Bytes,
     ) -> Result<(Routed, Validated), GatewayError> {
-        if let Some(allowed) = &self.allowed_regions
+        if let Some(allowed) = &self.settings.allowed_regions
             && !allowed.iter().any(|r| r == &auth.region)
         {
             return Err(GatewayError::AccessDenied(format!(
@@ -265,77 +362,17 @@ impl Gateway {
             )));
         }
         let routed = operation::route(parts.method.as_str(), parts.uri.path(), parts.uri.query())?;
+        ctx.operation = routed.spec.name;
         let validated = validate::validate(&routed, &parts.method, &parts.headers, body)?;
         Ok((routed, validated))
     }
 
-    fn caller_json(auth: &Authenticated) -> Value {
-        json!({
-            "principal": auth.caller.principal,
-            "team": auth.caller.team,
-            "access_key_id": auth.caller.access_key_id,
-        })
-    }
-
-    async fn audit_rejection(
-        &self,
-        ctx: &RequestContext,
-        auth: &Authenticated,
-        parts: &http::request::Parts,
-        e: &GatewayError,
-    ) -> Result<(), GatewayError> {
-        let record = json!({
-            "type": "decision",
-            "request_id": ctx.id,
-            "time": now_rfc3339(),
-            "caller": Self::caller_json(auth),
-            "source_ip": ctx.peer.ip().to_string(),
-            "region": auth.region,
-            "method": parts.method.as_str(),
-            "path": parts.uri.path(),
-            "decision": e.decision_label(),
-            "error": e.code(),
-            "reasons": [e.to_string()],
-        });
-        self.audit.append(&record).await.map_err(|ae| {
-            GatewayError::AuditUnavailable(format!(
-                "the request was not processed because its audit record could not be written: {ae}"
-            ))
-        })
-    }
-
-    async fn audit_decision(
-        &self,
-        ctx: &RequestContext,
-        auth: &Authenticated,
-        routed: &Routed,
-        validated: &Validated,
-        decision: &Decision,
-        revision: &str,
-    ) -> Result<(), GatewayError> {
-        let share = validated.share.as_ref();
-        let record = json!({
-            "type": "decision",
-            "request_id": ctx.id,
-            "time": now_rfc3339(),
-            "caller": Self::caller_json(auth),
-            "source_ip": ctx.peer.ip().to_string(),
-            "operation": routed.spec.name,
-            "region": auth.region,
-            "resource_arn": validated.resource,
-            "shared_with": share.and_then(|s| s.shared_with.clone()),
-            "target_type": share.and_then(|s| s.target).map(|t| t.as_str()),
-            "permission_type": share.and_then(|s| s.permission_type.clone()),
-            "client_request_token": validated.client_request_token,
-            "decision": if decision.allow { "allow" } else { "deny" },
-            "reasons": decision.reasons,
-            "policy_revision": revision,
-        });
-        self.audit.append(&record).await.map_err(|ae| {
-            GatewayError::AuditUnavailable(format!(
-                "the request was not forwarded because its audit record could not be written: {ae}"
-            ))
-        })
+    /// Records of requests that are refused anyway: a failed write is logged and counted but
+    /// does not change the answer (nothing is forwarded either way).
+    async fn audit_best_effort(&self, record: Value) {
+        if let Err(e) = self.audit.append(record).await {
+            tracing::error!(error = %e, "could not audit a refused request");
+        }
     }
 
     async fn audit_outcome(
@@ -375,10 +412,46 @@ impl Gateway {
             "error_code": gateway_error.map(str::to_string).or(aws_error),
             "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
         });
-        if let Err(e) = self.audit.append(&record).await {
+        if let Err(e) = self.audit.append(record).await {
             tracing::error!(request_id = %ctx.id, error = %e, "could not audit a request outcome");
         }
     }
+}
+
+fn caller_json(auth: &Authenticated) -> Value {
+    json!({
+        "principal": auth.caller.principal,
+        "team": auth.caller.team,
+        "access_key_id": auth.caller.access_key_id,
+    })
+}
+
+fn decision_record(
+    ctx: &RequestContext,
+    auth: &Authenticated,
+    routed: &Routed,
+    validated: &Validated,
+    decision: &Decision,
+    revision: &str,
+) -> Value {
+    let share = validated.share.as_ref();
+    json!({
+        "type": "decision",
+        "request_id": ctx.id,
+        "time": now_rfc3339(),
+        "caller": caller_json(auth),
+        "source_ip": ctx.peer.ip().to_string(),
+        "operation": routed.spec.name,
+        "region": auth.region,
+        "resource_arn": validated.resource,
+        "shared_with": share.and_then(|s| s.shared_with.clone()),
+        "target_type": share.and_then(|s| s.target).map(|t| t.as_str()),
+        "permission_type": share.and_then(|s| s.permission_type.clone()),
+        "client_request_token": validated.client_request_token,
+        "decision": ctx.decision,
+        "reasons": decision.reasons,
+        "policy_revision": revision,
+    })
 }
 
 /// The answer when a request as a whole ran past its time limit.

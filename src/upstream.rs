@@ -378,8 +378,14 @@ mod tests {
 
     fn creds(lifetime: Duration) -> (ServiceCredentials, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
-        let p = Counting { calls: calls.clone(), lifetime };
-        (ServiceCredentials::new(SharedCredentialsProvider::new(p)), calls)
+        let p = Counting {
+            calls: calls.clone(),
+            lifetime,
+        };
+        (
+            ServiceCredentials::new(SharedCredentialsProvider::new(p)),
+            calls,
+        )
     }
 
     #[tokio::test]
@@ -405,6 +411,9 @@ mod tests {
         let config: crate::config::UpstreamConfig = toml::from_str("").unwrap();
         let (c, _) = creds(Duration::from_secs(3600));
         let u = Upstream::new(&config, c).unwrap();
-        assert_eq!(u.endpoint_for("eu-west-1"), "https://wellarchitected.eu-west-1.amazonaws.com");
+        assert_eq!(
+            u.endpoint_for("eu-west-1"),
+            "https://wellarchitected.eu-west-1.amazonaws.com"
+        );
     }
 }

@@ -435,9 +435,25 @@ async fn hanging_upstream_times_out_with_a_5xx() {
     })
     .await;
     let started = std::time::Instant::now();
-    let err = h.payments().create_template_share().template_arn(TEMPLATE_ARN).shared_with(APPROVED_OU).send().await.unwrap_err();
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(504), "{err:?}");
-    assert!(err.message().unwrap_or_default().contains("did not answer within"), "{err:?}");
+    let err = h
+        .payments()
+        .create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.raw_response().map(|r| r.status().as_u16()),
+        Some(504),
+        "{err:?}"
+    );
+    assert!(
+        err.message()
+            .unwrap_or_default()
+            .contains("did not answer within"),
+        "{err:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     h.stop().await;
 }

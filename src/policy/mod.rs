@@ -2,10 +2,12 @@
 //!
 //! Every `*.rego` below the directory is a module (except `*_test.rego`, which only
 //! `waguard policy test` loads) and every `*.json` is a data document placed under `data` at its
-//! path: `waguard/teams.json` becomes `data.waguard.teams`. The compiled policy is immutable and
+//! path: `waguard/teams.json` becomes `data.waguard.teams`. Not data: `*.schema.json` (the input
+//! document's schema) and the top-level `examples/` folder (example inputs). The compiled policy is immutable and
 //! shared by all requests; a decision never blocks another.
 
 pub mod input;
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 
@@ -177,7 +179,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PolicyFile>) -> Result<(), Policy
             source,
         })?;
         if meta.is_dir() {
+            // Example input documents (for `waguard policy eval`) are not data either.
+            if dir == root && name == "examples" {
+                continue;
+            }
             walk(root, &path, out)?;
+        } else if name.ends_with(".schema.json") {
+            // The input document's JSON Schema lives beside the policy; it is not data.
+            continue;
         } else if name.ends_with(".rego") || name.ends_with(".json") {
             let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
                 path: path.clone(),

@@ -73,7 +73,7 @@ pub struct Harness {
     pub audit_file: PathBuf,
     /// Scheme + host + port of the gateway.
     pub endpoint: String,
-    sim_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    sim_stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// A CA and a server certificate for 127.0.0.1/localhost, signed by it.
@@ -214,7 +214,7 @@ file = "audit.jsonl"
             sim_addr,
             gateway,
             endpoint,
-            sim_stop: Some(sim_stop),
+            sim_stop: std::sync::Mutex::new(Some(sim_stop)),
         }
     }
 
@@ -255,9 +255,9 @@ file = "audit.jsonl"
             .collect()
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(&self) {
         self.gateway.shutdown().await;
-        if let Some(s) = self.sim_stop.take() {
+        if let Some(s) = self.sim_stop.lock().unwrap().take() {
             let _ = s.send(());
         }
     }
@@ -401,4 +401,204 @@ pub fn template_path(arn: &str) -> String {
         "/templates/shares/{}",
         percent_encoding::utf8_percent_encode(arn, percent_encoding::NON_ALPHANUMERIC)
     )
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An in-process simulated upstream, for gateways running as separate processes.
+pub struct SimServer {
+    pub sim: Arc<Sim>,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl SimServer {
+    pub async fn start() -> SimServer {
+        server::install_crypto_provider();
+        let sim = Arc::new(Sim::new(SERVICE_KEY, SERVICE_SECRET, None, &[TEMPLATE_ARN]).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let s = sim.clone();
+        tokio::spawn(server::serve(
+            listener,
+            None,
+            Limits::default(),
+            move |req, peer| s.clone().handle(req, peer),
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        SimServer {
+            sim,
+            addr,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// `waguard serve` as its own process (for signals, kill -9 and file-system faults).
+pub struct GatewayProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub config: PathBuf,
+}
+
+/// Writes a config for a gateway process in `dir`, forwarding to `upstream`.
+pub fn write_process_config(
+    dir: &Path,
+    upstream: &str,
+    audit_file: &Path,
+    extra_audit: &str,
+) -> PathBuf {
+    std::fs::write(dir.join("callers.toml"), CALLERS).unwrap();
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin}"
+shutdown_grace = 10
+
+[upstream]
+endpoint = "{upstream}"
+timeout = 5
+
+[policy]
+dir = "{policies}"
+
+[callers]
+file = "callers.toml"
+
+[audit]
+file = "{audit}"
+{extra_audit}
+"#,
+        port = free_port(),
+        admin = free_port(),
+        policies = repo_policies().display(),
+        audit = audit_file.display(),
+    );
+    let path = dir.join("waguard.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl GatewayProcess {
+    /// Starts `waguard serve`, optionally as an unprivileged user (so file permissions apply
+    /// even when the tests run as root), and waits until it answers `/healthz`.
+    pub async fn start(config: &Path, unprivileged: bool) -> GatewayProcess {
+        let text = std::fs::read_to_string(config).unwrap();
+        let parsed = Config::parse(config, &text).unwrap();
+        let bin = env!("CARGO_BIN_EXE_waguard");
+        let mut cmd = if unprivileged && is_root() {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                bin,
+            ]);
+            c
+        } else {
+            std::process::Command::new(bin)
+        };
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("AWS_ACCESS_KEY_ID", SERVICE_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SERVICE_SECRET)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        let child = cmd.spawn().unwrap();
+        let p = GatewayProcess {
+            child,
+            addr: parsed.server.listen,
+            admin: parsed.server.admin_listen.unwrap(),
+            config: config.to_path_buf(),
+        };
+        for _ in 0..200 {
+            if p.admin_get("/healthz").await.0 == 200 {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("gateway process did not come up");
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        match TcpStream::connect(self.admin).await {
+            Ok(mut s) => {
+                let _ = s.write_all(req.as_bytes()).await;
+                let mut buf = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+                let r = parse_response(&buf);
+                (r.status, r.body)
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A correctly signed CreateTemplateShare for `shared_with` with client token `token`.
+pub fn share_request(shared_with: &str, token: &str) -> (String, String) {
+    (
+        template_path(TEMPLATE_ARN),
+        format!("{{\"SharedWith\":\"{shared_with}\",\"ClientRequestToken\":\"{token}\"}}"),
+    )
+}
+
+/// Value of a Prometheus sample line, e.g. `waguard_requests_total{decision="allow",operation="X"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
 }

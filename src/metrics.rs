@@ -1,0 +1,146 @@
+//! Every Prometheus metric the gateway exports, defined in one place.
+//!
+//! Label values come from closed sets: operation names from the service model (or `unknown`),
+//! decisions from [`crate::error::GatewayError::decision_label`] plus `allow` / `deny` /
+//! `would_deny`, HTTP status codes. Never raw paths, ARNs or caller input.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const POLICY_BUCKETS: &[f64] = &[
+    0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub policy_evaluation: Histogram,
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: HistogramVec,
+    pub audit_write_failures: IntCounter,
+    pub in_flight: IntGauge,
+    pub policy_info: IntGaugeVec,
+    pub policy_reloads: IntCounterVec,
+    pub callers_reloads: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "waguard_requests_total",
+                "Requests by operation and decision",
+            ),
+            &["operation", "decision"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "waguard_request_duration_seconds",
+                "Time from request received to response head",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["operation"],
+        )?;
+        let policy_evaluation = Histogram::with_opts(
+            HistogramOpts::new(
+                "waguard_policy_evaluation_duration_seconds",
+                "Time to evaluate the policy decision",
+            )
+            .buckets(POLICY_BUCKETS.to_vec()),
+        )?;
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "waguard_upstream_requests_total",
+                "Forwarded requests by operation and upstream status",
+            ),
+            &["operation", "status"],
+        )?;
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "waguard_upstream_duration_seconds",
+                "Time for the upstream to answer",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["operation"],
+        )?;
+        let audit_write_failures = IntCounter::new(
+            "waguard_audit_write_failures_total",
+            "Audit batches that could not be written",
+        )?;
+        let in_flight = IntGauge::new("waguard_in_flight_requests", "Requests being processed")?;
+        let policy_info = IntGaugeVec::new(
+            Opts::new(
+                "waguard_policy_info",
+                "The policy revision being served (value 1)",
+            ),
+            &["revision"],
+        )?;
+        let policy_reloads = IntCounterVec::new(
+            Opts::new("waguard_policy_reloads_total", "Policy reloads by result"),
+            &["result"],
+        )?;
+        let callers_reloads = IntCounterVec::new(
+            Opts::new(
+                "waguard_callers_reloads_total",
+                "Callers file reloads by result",
+            ),
+            &["result"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("waguard_build_info", "Build information (value 1)"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(policy_evaluation.clone()))?;
+        registry.register(Box::new(upstream_requests.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(audit_write_failures.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(policy_info.clone()))?;
+        registry.register(Box::new(policy_reloads.clone()))?;
+        registry.register(Box::new(callers_reloads.clone()))?;
+        registry.register(Box::new(build_info))?;
+        for result in ["success", "error"] {
+            policy_reloads.with_label_values(&[result]);
+            callers_reloads.with_label_values(&[result]);
+        }
+        Ok(Metrics {
+            registry,
+            requests,
+            request_duration,
+            policy_evaluation,
+            upstream_requests,
+            upstream_duration,
+            audit_write_failures,
+            in_flight,
+            policy_info,
+            policy_reloads,
+            callers_reloads,
+        })
+    }
+
+    /// Marks `revision` as the policy being served.
+    pub fn set_policy_revision(&self, revision: &str) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[revision]).set(1);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

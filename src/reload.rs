@@ -1,0 +1,217 @@
+//! Hot reload of policy and callers: on file change (inotify, plus a periodic content check
+//! that also catches ConfigMap and git-sync symlink swaps) and on SIGHUP.
+//!
+//! New versions are read and compiled off the request path and swapped in atomically; requests
+//! in flight finish on the version they started with. A broken edit is rejected: the last good
+//! version keeps serving and the error is logged, counted and shown on `/readyz`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::Callers;
+use crate::gateway::Gateway;
+use crate::policy::{Policy, PolicySources};
+
+/// How often the content check runs, whatever inotify says.
+const POLL_EVERY: Duration = Duration::from_secs(2);
+/// File events come in bursts (editors, `kubectl` swaps); wait for the burst to end.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Errors of the last reload attempts, shown on `/readyz`.
+#[derive(Default, Debug, Clone)]
+pub struct ReloadStatus {
+    pub policy_error: Option<String>,
+    pub callers_error: Option<String>,
+}
+
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    policy_dir: PathBuf,
+    callers_file: PathBuf,
+    callers_hash: Mutex<String>,
+    /// Revision of the last rejected policy, so a broken edit is reported once, not every poll.
+    rejected_revision: Mutex<Option<String>>,
+    pub status: Mutex<ReloadStatus>,
+}
+
+fn file_hash(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| hex::encode(Sha256::digest(&b)))
+        .unwrap_or_default()
+}
+
+impl Reloader {
+    pub fn new(gateway: Arc<Gateway>, policy_dir: PathBuf, callers_file: PathBuf) -> Reloader {
+        let callers_hash = Mutex::new(file_hash(&callers_file));
+        Reloader {
+            gateway,
+            policy_dir,
+            callers_file,
+            callers_hash,
+            rejected_revision: Mutex::default(),
+            status: Mutex::default(),
+        }
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Reloads the policy if its content changed. Compilation runs on a blocking thread.
+    pub async fn reload_policy(&self, force: bool) {
+        let dir = self.policy_dir.clone();
+        let current = self.gateway.policy.load().revision().to_string();
+        let rejected = self.rejected_revision.lock().ok().and_then(|r| r.clone());
+        let result = tokio::task::spawn_blocking(
+            move || -> Result<Option<Policy>, (Option<String>, String)> {
+                let sources = PolicySources::read(&dir).map_err(|e| (None, e.to_string()))?;
+                let revision = sources.revision();
+                if !force && (revision == current || Some(&revision) == rejected.as_ref()) {
+                    return Ok(None);
+                }
+                Policy::compile(&dir, &sources)
+                    .map(Some)
+                    .map_err(|e| (Some(revision), e.to_string()))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| Err((None, format!("policy reload task failed: {e}"))));
+        let metrics = &self.gateway.metrics;
+        match result {
+            Ok(None) => {}
+            Ok(Some(policy)) => {
+                let revision = policy.revision().to_string();
+                self.gateway.policy.store(Arc::new(policy));
+                metrics.set_policy_revision(&revision);
+                metrics.policy_reloads.with_label_values(&["success"]).inc();
+                if let Ok(mut r) = self.rejected_revision.lock() {
+                    *r = None;
+                }
+                if let Ok(mut s) = self.status.lock() {
+                    s.policy_error = None;
+                }
+                tracing::info!(%revision, "policy reloaded");
+            }
+            Err((revision, e)) => {
+                if let Ok(mut r) = self.rejected_revision.lock() {
+                    *r = revision;
+                }
+                metrics.policy_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, serving = %self.gateway.policy.load().revision(), "policy reload rejected; the last good policy keeps serving");
+                if let Ok(mut s) = self.status.lock() {
+                    s.policy_error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Reloads the callers file if its content changed.
+    pub async fn reload_callers(&self, force: bool) {
+        let hash = file_hash(&self.callers_file);
+        let unchanged = self
+            .callers_hash
+            .lock()
+            .map(|h| *h == hash)
+            .unwrap_or(false);
+        if unchanged && !force {
+            return;
+        }
+        let metrics = &self.gateway.metrics;
+        match Callers::load(&self.callers_file) {
+            Ok(callers) => {
+                let n = callers.len();
+                self.gateway.callers.store(Arc::new(callers));
+                if let Ok(mut h) = self.callers_hash.lock() {
+                    *h = hash;
+                }
+                metrics
+                    .callers_reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                if let Ok(mut s) = self.status.lock() {
+                    s.callers_error = None;
+                }
+                tracing::info!(callers = n, "callers reloaded");
+            }
+            Err(e) => {
+                if let Ok(mut h) = self.callers_hash.lock() {
+                    *h = hash;
+                }
+                metrics.callers_reloads.with_label_values(&["error"]).inc();
+                tracing::error!(error = %e, "callers reload rejected; the previous callers keep working");
+                if let Ok(mut s) = self.status.lock() {
+                    s.callers_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+
+    /// Watches files and SIGHUP until `stop` turns true.
+    pub async fn run(self: Arc<Self>, watch_files: bool, mut stop: watch::Receiver<bool>) {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        let (tx, mut events) = mpsc::unbounded_channel::<()>();
+        // Keep the watcher alive for the life of this task.
+        let _watcher = if watch_files {
+            self.start_watcher(tx)
+        } else {
+            None
+        };
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut poll = tokio::time::interval(POLL_EVERY);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading policy and callers");
+                    self.reload_policy(true).await;
+                    self.reload_callers(true).await;
+                }
+                Some(()) = events.recv() => {
+                    tokio::time::sleep(DEBOUNCE).await;
+                    while events.try_recv().is_ok() {}
+                    self.reload_policy(false).await;
+                    self.reload_callers(false).await;
+                }
+                _ = poll.tick(), if watch_files => {
+                    self.reload_policy(false).await;
+                    self.reload_callers(false).await;
+                }
+            }
+        }
+    }
+
+    fn start_watcher(&self, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+        let mut watcher = match notify::recommended_watcher(
+            move |res: notify::Result<notify::Event>| {
+                if res.is_ok() {
+                    let _ = tx.send(());
+                }
+            },
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "file watching unavailable; relying on the periodic check and SIGHUP");
+                return None;
+            }
+        };
+        if let Err(e) = watcher.watch(&self.policy_dir, RecursiveMode::Recursive) {
+            tracing::warn!(error = %e, dir = %self.policy_dir.display(), "cannot watch the policy dir");
+        }
+        // The callers file's folder, so replacing the file (or a ConfigMap/Secret swap) is seen.
+        if let Some(parent) = self.callers_file.parent()
+            && let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(error = %e, dir = %parent.display(), "cannot watch the callers file's folder");
+        }
+        Some(watcher)
+    }
+}

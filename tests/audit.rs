@@ -1,0 +1,551 @@
+//! Audit trail, metrics and the operations surface: exact records and metric values, and the
+//! failure paths for real (a full disk, a read-only directory, a deleted file, kill -9, SIGTERM).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_wellarchitected::error::ProvideErrorMetadata;
+use common::*;
+
+fn audit_verify(files: &[&Path]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_waguard"))
+        .args(["audit", "verify"])
+        .args(files)
+        .output()
+        .unwrap()
+}
+
+async fn admin_get(addr: std::net::SocketAddr, path: &str) -> RawResponse {
+    send_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn decisions_are_audited_and_counted_exactly() {
+    let h = Harness::start().await;
+    let admin = h.gateway.admin_addr.unwrap();
+    let c = h.payments();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .client_request_token("t-allow")
+        .send()
+        .await
+        .unwrap();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(UNAPPROVED_OU)
+        .client_request_token("t-deny")
+        .send()
+        .await
+        .unwrap_err();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with("too-short")
+        .client_request_token("t-invalid")
+        .send()
+        .await
+        .unwrap_err();
+    h.client(PAYMENTS_KEY, "a-wrong-secret-000001")
+        .list_template_shares()
+        .template_arn(TEMPLATE_ARN)
+        .send()
+        .await
+        .unwrap_err();
+
+    let records = h.audit_records();
+    let kinds: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap(),
+                r["decision"].as_str().or(r["error"].as_str()).unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("decision", "allow"),
+            ("outcome", ""),
+            ("decision", "deny"),
+            ("decision", "invalid"),
+            ("auth_failure", "InvalidSignatureException"),
+        ],
+        "{records:#?}"
+    );
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["seq"], i as u64);
+        assert_eq!(r["prev_hash"].as_str().unwrap().len(), 64);
+    }
+    let invalid = &records[3];
+    assert_eq!(invalid["error"], "ValidationException");
+    assert_eq!(invalid["caller"]["principal"], "alice@example.com");
+    let auth_failure = &records[4];
+    assert_eq!(auth_failure["access_key_id"], PAYMENTS_KEY);
+    let text = std::fs::read_to_string(&h.audit_file).unwrap();
+    assert!(
+        !text.contains("a-wrong-secret")
+            && !text.contains(PAYMENTS_SECRET)
+            && !text.contains("Signature=")
+    );
+    let outcome = &records[1];
+    assert_eq!(outcome["request_id"], records[0]["request_id"]);
+    assert_eq!(outcome["upstream_status"], 200);
+    assert!(outcome["share_id"].as_str().unwrap().len() == 32);
+
+    let m = admin_get(admin, "/metrics").await.body;
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"allow\",operation=\"CreateTemplateShare\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"deny\",operation=\"CreateTemplateShare\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"invalid\",operation=\"CreateTemplateShare\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"unauthenticated\",operation=\"unknown\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_upstream_requests_total{operation=\"CreateTemplateShare\",status=\"200\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&m, "waguard_policy_evaluation_duration_seconds_count"),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_request_duration_seconds_count{operation=\"CreateTemplateShare\"}"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(metric(&m, "waguard_audit_write_failures_total"), Some(0.0));
+    assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
+    let revision = h.gateway.gateway.policy.load().revision().to_string();
+    assert_eq!(
+        metric(
+            &m,
+            &format!("waguard_policy_info{{revision=\"{revision}\"}}")
+        ),
+        Some(1.0)
+    );
+    assert!(m.contains(&format!(
+        "waguard_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(
+        !m.contains(TEMPLATE_ARN) && !m.contains("/templates/"),
+        "raw input in metric labels"
+    );
+
+    assert_eq!(admin_get(admin, "/healthz").await.status, 200);
+    let ready = admin_get(admin, "/readyz").await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert!(ready.body.contains(&revision));
+    h.stop().await;
+    let out = audit_verify(&[&h.audit_file]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_catches_edited_deleted_and_reordered_records() {
+    let h = Harness::start().await;
+    let c = h.payments();
+    for i in 0..4 {
+        let _ = c
+            .create_template_share()
+            .template_arn(TEMPLATE_ARN)
+            .shared_with(UNAPPROVED_OU)
+            .client_request_token(format!("v{i}"))
+            .send()
+            .await;
+    }
+    h.stop().await;
+    let path = h.audit_file.clone();
+    let ok = audit_verify(&[&path]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("4 records"));
+    let original = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+
+    let tamper = |lines: Vec<String>| {
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let out = audit_verify(&[&path]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mut edited: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    edited[1] = edited[1].replace("\"deny\"", "\"allow\"");
+    assert!(
+        tamper(edited).contains(":3:"),
+        "an edit of record 2 is caught at record 3"
+    );
+    let mut deleted: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    deleted.remove(2);
+    assert!(tamper(deleted).contains(":3:"));
+    let mut reordered: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    reordered.swap(1, 2);
+    let msg = tamper(reordered);
+    assert!(msg.contains(":2:"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_requests_until_writes_work_again() {
+    let h = Harness::start().await;
+    let admin = h.gateway.admin_addr.unwrap();
+    let c = h.payments();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .client_request_token("before")
+        .send()
+        .await
+        .unwrap();
+
+    // The disk fills up: the audit file now points at /dev/full (writes fail with ENOSPC).
+    let old = h.audit_file.with_extension("jsonl.before-full");
+    std::fs::rename(&h.audit_file, &old).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &h.audit_file).unwrap();
+    let err = c
+        .create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with("ou-ab12-22222222")
+        .client_request_token("during")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.raw_response().map(|r| r.status().as_u16()),
+        Some(500),
+        "{err:?}"
+    );
+    assert!(
+        err.message().unwrap_or_default().contains("not forwarded"),
+        "{err:?}"
+    );
+    assert_eq!(
+        h.sim.received().len(),
+        1,
+        "a request without its audit record reached the upstream"
+    );
+    let m = admin_get(admin, "/metrics").await.body;
+    assert!(metric(&m, "waguard_audit_write_failures_total").unwrap() >= 1.0);
+    let ready = admin_get(admin, "/readyz").await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.body.contains("audit"), "{}", ready.body);
+
+    // Space again: the gateway recovers by itself.
+    std::fs::remove_file(&h.audit_file).unwrap();
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = admin_get(admin, "/readyz").await.status;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200);
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with("ou-ab12-22222222")
+        .client_request_token("after")
+        .send()
+        .await
+        .unwrap();
+    h.stop().await;
+    let out = audit_verify(&[&old, &h.audit_file]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&h.audit_file).unwrap();
+    assert!(text.contains("\"type\":\"audit_outage\""), "{text}");
+    assert!(!text.contains("\"client_request_token\":\"during\""));
+}
+
+#[tokio::test]
+async fn a_deleted_audit_file_is_recreated_and_noted() {
+    let h = Harness::start().await;
+    let c = h.payments();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(&h.audit_file).unwrap();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with("ou-ab12-22222222")
+        .client_request_token("after-delete")
+        .send()
+        .await
+        .unwrap();
+    h.stop().await;
+    let records = h.audit_records();
+    assert_eq!(records[0]["type"], "audit_reopened", "{records:#?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["client_request_token"] == "after-delete")
+    );
+    let out = audit_verify(&[&h.audit_file]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("starts after seq 0"));
+}
+
+#[tokio::test]
+async fn fail_open_forwards_without_a_record_only_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start().await;
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(
+        dir.path(),
+        &format!("http://{}", sim.addr),
+        &audit,
+        "on_failure = \"fail-open\"",
+    );
+    let gw = GatewayProcess::start(&config, false).await;
+    std::fs::remove_file(&audit).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &audit).unwrap();
+    let (path, body) = share_request(APPROVED_OU, "open");
+    let mut req = RawRequest::new("POST", &path, body);
+    req.key = PAYMENTS_KEY;
+    let resp = req.send(gw.addr).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(sim.sim.received().len(), 1);
+    let (status, m) = gw.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metric(&m, "waguard_audit_write_failures_total").unwrap() >= 1.0);
+}
+
+#[tokio::test]
+async fn a_read_only_directory_fails_closed_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let audit_dir = dir.path().join("audit");
+    std::fs::create_dir(&audit_dir).unwrap();
+    // The gateway runs as an unprivileged user so that directory permissions apply to it.
+    if is_root() {
+        std::process::Command::new("chown")
+            .args(["65534:65534"])
+            .arg(&audit_dir)
+            .status()
+            .unwrap();
+    }
+    let sim = SimServer::start().await;
+    let audit = audit_dir.join("audit.jsonl");
+    let config = write_process_config(dir.path(), &format!("http://{}", sim.addr), &audit, "");
+    for f in ["waguard.toml", "callers.toml"] {
+        std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+    }
+    let gw = GatewayProcess::start(&config, true).await;
+    let send = |token: &'static str| {
+        let addr = gw.addr;
+        async move {
+            // ro-1 and ro-3 are different shares (the same one twice would be a conflict).
+            let ou = if token == "ro-3" {
+                "ou-ab12-22222222"
+            } else {
+                APPROVED_OU
+            };
+            let (path, body) = share_request(ou, token);
+            RawRequest::new("POST", &path, body).send(addr).await
+        }
+    };
+    assert_eq!(send("ro-1").await.status, 200);
+
+    // The file goes away and the directory turns read-only: nothing can be recorded.
+    std::fs::rename(&audit, dir.path().join("audit-before.jsonl")).unwrap();
+    std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let resp = send("ro-2").await;
+    assert_eq!(resp.status, 500, "{resp:?}");
+    assert_eq!(resp.error_type(), Some("InternalServerException"));
+    assert_eq!(sim.sim.received().len(), 1);
+    assert_eq!(gw.admin_get("/readyz").await.0, 503);
+
+    std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = gw.admin_get("/readyz").await.0;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200);
+    assert_eq!(send("ro-3").await.status, 200);
+    assert_eq!(sim.sim.received().len(), 2);
+    let out = audit_verify(&[&dir.path().join("audit-before.jsonl"), &audit]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn kill_9_mid_load_loses_no_decision_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start().await;
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(dir.path(), &format!("http://{}", sim.addr), &audit, "");
+    let mut gw = GatewayProcess::start(&config, false).await;
+    let addr = gw.addr;
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        tasks.push(tokio::spawn(async move {
+            let (path, body) = share_request(
+                if i % 2 == 0 {
+                    APPROVED_OU
+                } else {
+                    UNAPPROVED_OU
+                },
+                &format!("crash-{i}"),
+            );
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                RawRequest::new("POST", &path, body).send(addr),
+            )
+            .await;
+        }));
+        if i == 150 {
+            gw.child.kill().unwrap();
+            gw.child.wait().unwrap();
+        }
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Restart on the same file: it is repaired if torn, and the chain continues.
+    drop(gw);
+    let gw = GatewayProcess::start(&config, false).await;
+    let (path, body) = share_request("ou-ab12-22222222", "after-crash");
+    assert_eq!(
+        RawRequest::new("POST", &path, body)
+            .send(gw.addr)
+            .await
+            .status,
+        200
+    );
+    drop(gw);
+
+    let out = audit_verify(&[&audit]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let received = sim.sim.received();
+    assert!(!received.is_empty());
+    for r in &received {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let token = body["ClientRequestToken"].as_str().unwrap();
+        let audited = records.iter().any(|rec| {
+            rec["type"] == "decision"
+                && rec["decision"] == "allow"
+                && rec["client_request_token"] == token
+        });
+        assert!(
+            audited,
+            "upstream received {token} without a decision record"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    // An upstream that takes a second to answer.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_addr = slow.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = slow.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                let body = format!(
+                    "{{\"TemplateArn\":\"{TEMPLATE_ARN}\",\"ShareId\":\"0123456789abcdef0123456789abcdef\"}}"
+                );
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-amzn-requestid: slow-1\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(dir.path(), &format!("http://{slow_addr}"), &audit, "");
+    let mut gw = GatewayProcess::start(&config, false).await;
+    let addr = gw.addr;
+    let in_flight = tokio::spawn(async move {
+        let (path, body) = share_request(APPROVED_OU, "graceful");
+        RawRequest::new("POST", &path, body).send(addr).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gw.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No new connections once shutting down.
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after SIGTERM"
+    );
+    let resp = in_flight.await.unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let status = tokio::task::spawn_blocking(move || gw.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        text.contains("\"type\":\"outcome\"") && text.contains("slow-1"),
+        "{text}"
+    );
+}
