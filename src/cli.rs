@@ -1,4 +1,4 @@
-//! Commands: `serve`, `demo`, `sim`, `check-config`.
+//! Commands: `serve`, `demo`, `sim`, `check-config`, `policy test/eval`, `audit verify`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use crate::app;
 use crate::auth::Callers;
 use crate::config::Config;
 use crate::policy::Policy;
+use crate::policy::testing::{self, EvalError};
 use crate::server::{self, Limits};
 use crate::sim::{DEMO_TEMPLATE_ARN, Sim};
 use crate::upstream::ServiceCredentials;
@@ -60,6 +61,11 @@ enum Command {
         #[arg(long = "template")]
         templates: Vec<String>,
     },
+    /// Rego policy tools for policy authors and CI.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -69,6 +75,27 @@ enum Command {
     CheckConfig {
         #[arg(long, default_value = "waguard.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the Rego unit tests (rules named test_* in *_test.rego files); non-zero exit on any
+    /// failure or when no test ran.
+    Test {
+        /// Policy directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+    /// Print the decision for an input document, validated first against DIR/input.schema.json
+    /// when the directory has one.
+    Eval {
+        /// The input document (JSON), as `waguard` would build it for a request.
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy directory.
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
     },
 }
 
@@ -171,6 +198,7 @@ async fn run(command: Command) -> Result<(), String> {
             .await;
             Ok(())
         }
+        Command::Policy { command } => policy_command(command),
         Command::Audit {
             command: AuditCommand::Verify { files },
         } => {
@@ -212,6 +240,38 @@ async fn run(command: Command) -> Result<(), String> {
                 c.policy.dir.display(),
                 policy.revision()
             );
+            Ok(())
+        }
+    }
+}
+
+fn policy_command(command: PolicyCommand) -> Result<(), String> {
+    match command {
+        PolicyCommand::Test { dir } => {
+            let report = testing::run_tests(&dir).map_err(|e| e.to_string())?;
+            println!("{}", report.render());
+            if report.is_success() {
+                Ok(())
+            } else if report.results.is_empty() {
+                Err(format!("{}: no policy tests ran", dir.display()))
+            } else {
+                Err(format!(
+                    "{} of {} policy tests failed",
+                    report.failed(),
+                    report.results.len()
+                ))
+            }
+        }
+        PolicyCommand::Eval { input, dir } => {
+            let document = testing::read_json_file(&input).map_err(|e| e.to_string())?;
+            let schema = testing::load_input_schema(&dir).map_err(|e| e.to_string())?;
+            let out =
+                testing::eval_input(&dir, &document, schema.as_ref()).map_err(|e| match e {
+                    EvalError::Input { .. } => format!("{}: {e}", input.display()),
+                    e => e.to_string(),
+                })?;
+            let text = serde_json::to_string_pretty(&out.to_json()).map_err(|e| e.to_string())?;
+            println!("{text}");
             Ok(())
         }
     }

@@ -1,7 +1,7 @@
 # Tests for data.waguard.authz.decision.
 #
 # Every test_* rule must evaluate to true. Most tests replace the team data
-# with the fixture below (with data.waguard.teams as test_teams), so they do
+# with the fixture below (with data.waguard.teams as fixture_teams), so they do
 # not depend on the example teams.json; the test_example_data_* tests are the
 # ones that check the shipped teams.json on purpose.
 package waguard.authz_test
@@ -14,7 +14,7 @@ import data.waguard.authz
 # Fixtures
 # ---------------------------------------------------------------------------
 
-test_teams := {
+fixture_teams := {
 	# Plain team: one of each list, no allow_contributor key at all.
 	"alpha": {
 		"accounts": ["111111111111"],
@@ -96,7 +96,7 @@ update_share_input(team, permission) := object.union(base_input("UpdateWorkloadS
 
 # The decision for an input, against the fixture teams.
 decide(inp) := d if {
-	d := authz.decision with input as inp with data.waguard.teams as test_teams
+	d := authz.decision with input as inp with data.waguard.teams as fixture_teams
 }
 
 # A well-formed decision: allow is a boolean and there is at least one
@@ -451,7 +451,7 @@ test_missing_operation_denied if {
 }
 
 test_empty_input_denied if {
-	d := authz.decision with input as {} with data.waguard.teams as test_teams
+	d := authz.decision with input as {} with data.waguard.teams as fixture_teams
 	denied(d)
 }
 
