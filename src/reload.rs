@@ -22,6 +22,17 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 /// File events come in bursts (editors, `kubectl` swaps); wait for the burst to end.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// What a policy reload attempt found.
+enum PolicyReload {
+    /// The files are what is serving.
+    Serving,
+    /// The files are the same broken content as last time (reported then).
+    AlreadyRejected,
+    Compiled(Policy),
+    /// Revision of the rejected content (if it could be read) and why.
+    Rejected(Option<String>, String),
+}
+
 /// Errors of the last reload attempts, shown on `/readyz`.
 #[derive(Default, Debug, Clone)]
 pub struct ReloadStatus {
@@ -67,46 +78,56 @@ impl Reloader {
         let dir = self.policy_dir.clone();
         let current = self.gateway.policy.load().revision().to_string();
         let rejected = self.rejected_revision.lock().ok().and_then(|r| r.clone());
-        let result = tokio::task::spawn_blocking(
-            move || -> Result<Option<Policy>, (Option<String>, String)> {
-                let sources = PolicySources::read(&dir).map_err(|e| (None, e.to_string()))?;
-                let revision = sources.revision();
-                if !force && (revision == current || Some(&revision) == rejected.as_ref()) {
-                    return Ok(None);
-                }
-                Policy::compile(&dir, &sources)
-                    .map(Some)
-                    .map_err(|e| (Some(revision), e.to_string()))
-            },
-        )
+        let outcome = tokio::task::spawn_blocking(move || {
+            let sources = match PolicySources::read(&dir) {
+                Ok(s) => s,
+                Err(e) => return PolicyReload::Rejected(None, e.to_string()),
+            };
+            let revision = sources.revision();
+            if !force && revision == current {
+                return PolicyReload::Serving;
+            }
+            if !force && Some(&revision) == rejected.as_ref() {
+                return PolicyReload::AlreadyRejected;
+            }
+            match Policy::compile(&dir, &sources) {
+                Ok(p) => PolicyReload::Compiled(p),
+                Err(e) => PolicyReload::Rejected(Some(revision), e.to_string()),
+            }
+        })
         .await
-        .unwrap_or_else(|e| Err((None, format!("policy reload task failed: {e}"))));
+        .unwrap_or_else(|e| {
+            PolicyReload::Rejected(None, format!("policy reload task failed: {e}"))
+        });
         let metrics = &self.gateway.metrics;
-        match result {
-            Ok(None) => {}
-            Ok(Some(policy)) => {
+        match outcome {
+            PolicyReload::AlreadyRejected => {}
+            PolicyReload::Serving => {
+                // The files match what is serving (perhaps a bad edit was undone): all clear.
+                self.set_policy_state(None, None);
+            }
+            PolicyReload::Compiled(policy) => {
                 let revision = policy.revision().to_string();
                 self.gateway.policy.store(Arc::new(policy));
                 metrics.set_policy_revision(&revision);
                 metrics.policy_reloads.with_label_values(&["success"]).inc();
-                if let Ok(mut r) = self.rejected_revision.lock() {
-                    *r = None;
-                }
-                if let Ok(mut s) = self.status.lock() {
-                    s.policy_error = None;
-                }
+                self.set_policy_state(None, None);
                 tracing::info!(%revision, "policy reloaded");
             }
-            Err((revision, e)) => {
-                if let Ok(mut r) = self.rejected_revision.lock() {
-                    *r = revision;
-                }
+            PolicyReload::Rejected(revision, e) => {
                 metrics.policy_reloads.with_label_values(&["error"]).inc();
                 tracing::error!(error = %e, serving = %self.gateway.policy.load().revision(), "policy reload rejected; the last good policy keeps serving");
-                if let Ok(mut s) = self.status.lock() {
-                    s.policy_error = Some(e);
-                }
+                self.set_policy_state(revision, Some(e));
             }
+        }
+    }
+
+    fn set_policy_state(&self, rejected: Option<String>, error: Option<String>) {
+        if let Ok(mut r) = self.rejected_revision.lock() {
+            *r = rejected;
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.policy_error = error;
         }
     }
 

@@ -63,6 +63,24 @@ pub struct Options {
     pub endpoint: Option<String>,
     /// Serve the sim over TLS with a generated CA.
     pub sim_tls: bool,
+    /// Extra lines for the `[policy]` table.
+    pub policy_extra: String,
+    /// Serve a copy of the repo's policies (in `<dir>/policies`) that the test may edit.
+    pub own_policies: bool,
+}
+
+/// Copies a directory tree (files only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 pub struct Harness {
@@ -162,6 +180,12 @@ impl Harness {
         ));
 
         std::fs::write(dir.path().join("callers.toml"), CALLERS).unwrap();
+        let policies = if opts.own_policies {
+            copy_dir(&repo_policies(), &dir.path().join("policies"));
+            dir.path().join("policies")
+        } else {
+            repo_policies()
+        };
         let config_text = format!(
             r#"
 [server]
@@ -175,6 +199,7 @@ endpoint = "{endpoint}"
 
 [policy]
 dir = "{policies}"
+{policy_extra}
 
 [callers]
 file = "callers.toml"
@@ -183,7 +208,8 @@ file = "callers.toml"
 file = "audit.jsonl"
 "#,
             server_extra = opts.server_extra,
-            policies = repo_policies().display(),
+            policy_extra = opts.policy_extra,
+            policies = policies.display(),
         );
         let config_path = dir.path().join("waguard.toml");
         std::fs::write(&config_path, config_text).unwrap();
