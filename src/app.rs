@@ -110,6 +110,7 @@ pub async fn start(
         settings: Settings {
             allowed_regions: config.upstream.allowed_regions.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.request_timeout,
             policy: config.policy.clone(),
             audit_on_failure: config.audit.on_failure,
         },

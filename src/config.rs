@@ -51,7 +51,7 @@ pub struct ServerConfig {
     /// Largest total size of request headers accepted, in bytes.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
-    /// Time allowed to receive a request's headers and body.
+    /// Time allowed to receive a request's headers, and again its body.
     #[serde(default = "default_request_timeout", with = "secs")]
     pub request_timeout: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.

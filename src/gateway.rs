@@ -32,11 +32,16 @@ pub type Body = BoxBody<Bytes, BoxError>;
 /// Upstream answers to write operations are read whole (they are small JSON documents) so
 /// the outcome record can name the ShareId or error code.
 const MAX_OUTCOME_BODY: usize = 256 * 1024;
+/// Attempts for a request whose connection failed before AWS answered (see `forward`).
+const UPSTREAM_ATTEMPTS: u32 = 3;
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Request-path settings taken from the config.
 pub struct Settings {
     pub allowed_regions: Option<Vec<String>>,
     pub max_body_bytes: usize,
+    /// Time allowed to receive a request body.
+    pub body_timeout: std::time::Duration,
     pub policy: PolicyConfig,
     pub audit_on_failure: AuditFailure,
 }
@@ -238,7 +243,8 @@ impl Gateway {
                 }
             }
         }
-        self.forward(ctx, &routed, &auth, &parts, body).await
+        let token = validated.client_request_token.as_deref();
+        self.forward(ctx, &routed, token, &auth, &parts, body).await
     }
 
     /// Sends an approved request to AWS and relays the answer.
@@ -246,6 +252,7 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         routed: &Routed,
+        client_request_token: Option<&str>,
         auth: &Authenticated,
         parts: &Parts,
         body: Bytes,
@@ -256,16 +263,38 @@ impl Gateway {
             .map(|p| p.as_str())
             .unwrap_or("/");
         let sent = Instant::now();
-        let result = self
-            .upstream
-            .send(Outbound {
-                method: &parts.method,
-                path_and_query,
-                region: &auth.region,
-                headers: &parts.headers,
-                body,
-            })
-            .await;
+        // A request that never reached AWS (connection refused or reset before an answer) is
+        // retried when repeating it cannot do anything twice: reads, and writes that carry a
+        // ClientRequestToken, which AWS de-duplicates. Timeouts are not retried: the first
+        // attempt may still be in flight.
+        let retry_safe = routed.spec.access == Access::Read || client_request_token.is_some();
+        let mut attempt = 1;
+        let result = loop {
+            let result = self
+                .upstream
+                .send(Outbound {
+                    method: &parts.method,
+                    path_and_query,
+                    region: &auth.region,
+                    headers: &parts.headers,
+                    body: body.clone(),
+                })
+                .await;
+            match result {
+                Err(GatewayError::UpstreamUnavailable(ref e))
+                    if retry_safe && attempt < UPSTREAM_ATTEMPTS =>
+                {
+                    tracing::warn!(request_id = %ctx.id, attempt, error = %e, "upstream unreachable; retrying");
+                    self.metrics
+                        .upstream_requests
+                        .with_label_values(&[ctx.operation, "error"])
+                        .inc();
+                    tokio::time::sleep(RETRY_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
         self.metrics
             .upstream_duration
             .with_label_values(&[ctx.operation])
@@ -335,7 +364,18 @@ impl Gateway {
                 return Err(too_large());
             }
         }
-        match Limited::new(body, max).collect().await {
+        // A body trickled in slowly (slowloris) ends the request instead of holding it open.
+        let collect = tokio::time::timeout(
+            self.settings.body_timeout,
+            Limited::new(body, max).collect(),
+        );
+        let Ok(collected) = collect.await else {
+            return Err(GatewayError::Validation(format!(
+                "the request body was not received within {}s",
+                self.settings.body_timeout.as_secs_f64()
+            )));
+        };
+        match collected {
             Ok(c) => Ok(c.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
             Err(e) => Err(GatewayError::Validation(format!(

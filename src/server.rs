@@ -96,6 +96,8 @@ pub async fn serve<H, F>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
+        // A client may shut its write side and wait for the answer (e.g. `nc -N`).
+        .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     builder

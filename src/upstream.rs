@@ -275,7 +275,8 @@ impl Upstream {
 }
 
 /// Computes the SigV4 headers (authorization, x-amz-date, x-amz-security-token) for a request.
-fn sign_headers(
+/// Public for the benchmarks.
+pub fn sign_headers(
     method: &str,
     url: &str,
     headers: &HeaderMap,

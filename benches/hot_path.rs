@@ -1,0 +1,182 @@
+//! Micro-benchmarks of the request hot path: inbound SigV4 verification, routing and
+//! validation, the policy decision (one core and two cores), and outbound signing.
+//!
+//! Run: `cargo bench --bench hot_path`. Figures are in the README.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::request::Parts;
+use std::hint::black_box;
+use waguard::auth::{Caller, Callers, Secret, verify};
+use waguard::operation::route;
+use waguard::policy::{Policy, input};
+use waguard::validate::validate;
+
+const KEY: &str = "AKWGBENCHCALLER0001";
+const SECRET: &str = "bench-caller-secret-0001";
+const PATH: &str = "/templates/shares/arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Areview-template%2F0123456789abcdef0123456789abcdef";
+const BODY: &[u8] = br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"bench-token"}"#;
+
+fn callers() -> Callers {
+    Callers::from_callers(
+        Path::new("bench"),
+        vec![Caller {
+            access_key_id: KEY.into(),
+            secret_access_key: Secret::new(SECRET),
+            principal: "alice@example.com".into(),
+            team: "payments".into(),
+            attributes: Default::default(),
+        }],
+    )
+    .unwrap()
+}
+
+/// A request signed the way the AWS SDKs sign it.
+fn signed_parts() -> Parts {
+    let uri = format!("http://127.0.0.1:8080{PATH}");
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(&uri)
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/json")
+        .header("user-agent", "aws-sdk-rust/1.0")
+        .header(
+            "amz-sdk-invocation-id",
+            "0b3e2a1c-8a4f-4c8e-9b1d-2f6f0e3d4c5b",
+        )
+        .body(())
+        .unwrap();
+    let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("wellarchitected")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    let signable = SignableRequest::new(
+        "POST",
+        uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(BODY),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    let (mut parts, _) = req.into_parts();
+    parts.uri = PATH.parse().unwrap();
+    parts
+}
+
+fn bench(c: &mut Criterion) {
+    let callers = callers();
+    let parts = signed_parts();
+    let policy =
+        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap());
+    let auth = verify(&parts, BODY, &callers, SystemTime::now()).unwrap();
+    let routed = route("POST", PATH, None).unwrap();
+    let validated = validate(&routed, &parts.method, &parts.headers, BODY).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
+    assert!(policy.evaluate(&doc).allow);
+    let service = Credentials::new(
+        "AKWGSERVICE00000001",
+        "service-secret-0001",
+        Some("token".into()),
+        None,
+        "bench",
+    );
+    let upstream_url = format!("https://wellarchitected.us-east-1.amazonaws.com{PATH}");
+    let mut out_headers = http::HeaderMap::new();
+    out_headers.insert(
+        "host",
+        "wellarchitected.us-east-1.amazonaws.com".parse().unwrap(),
+    );
+    out_headers.insert("content-type", "application/json".parse().unwrap());
+
+    c.bench_function("sigv4_verify", |b| {
+        b.iter(|| verify(black_box(&parts), BODY, &callers, SystemTime::now()).unwrap())
+    });
+    c.bench_function("route_and_validate", |b| {
+        b.iter(|| {
+            let r = route("POST", black_box(PATH), None).unwrap();
+            validate(&r, &parts.method, &parts.headers, black_box(BODY)).unwrap()
+        })
+    });
+    c.bench_function("policy_decision", |b| {
+        b.iter(|| policy.evaluate(black_box(&doc)))
+    });
+    c.bench_function("outbound_sign", |b| {
+        b.iter(|| {
+            waguard::upstream::sign_headers(
+                "POST",
+                &upstream_url,
+                &out_headers,
+                BODY,
+                "us-east-1",
+                &service,
+            )
+            .unwrap()
+        })
+    });
+    c.bench_function("verify_decide_sign", |b| {
+        b.iter(|| {
+            let auth = verify(&parts, BODY, &callers, SystemTime::now()).unwrap();
+            let routed = route("POST", PATH, None).unwrap();
+            let validated = validate(&routed, &parts.method, &parts.headers, BODY).unwrap();
+            let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
+            assert!(policy.evaluate(&doc).allow);
+            waguard::upstream::sign_headers(
+                "POST",
+                &upstream_url,
+                &out_headers,
+                BODY,
+                "us-east-1",
+                &service,
+            )
+            .unwrap()
+        })
+    });
+    // Decisions on both cores at once: the compiled policy is shared, with no lock.
+    c.bench_function("policy_decision_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(2);
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let (policy, doc) = (policy.clone(), doc.clone());
+                    s.spawn(move || {
+                        for _ in 0..per_thread {
+                            black_box(policy.evaluate(&doc));
+                        }
+                    });
+                }
+            });
+            // Wall time for `iters` decisions made by two threads in parallel: criterion's
+            // "time per iteration" is then the inverse of the 2-core throughput.
+            start.elapsed()
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);
