@@ -181,6 +181,7 @@ impl Gateway {
                     "caller": caller_json(&auth),
                     "source_ip": ctx.peer.ip().to_string(),
                     "region": auth.region,
+                    "operation": ctx.operation,
                     "method": parts.method.as_str(),
                     "path": parts.uri.path(),
                     "decision": e.decision_label(),
