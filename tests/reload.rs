@@ -201,29 +201,14 @@ async fn a_configmap_style_symlink_swap_is_picked_up() {
     })
     .await;
     // Point a second gateway at the mount (the harness's own gateway serves the repo policies).
-    let config_text = std::fs::read_to_string(h.dir.path().join("waguard.toml"))
-        .unwrap()
-        .replace(
-            &format!("dir = \"{}\"", repo_policies().display()),
-            &format!("dir = \"{}\"", mount.display()),
-        );
-    let config =
-        waguard::config::Config::parse(&h.dir.path().join("waguard.toml"), &config_text).unwrap();
-    let creds = aws_credential_types::Credentials::new(
-        SERVICE_KEY,
-        SERVICE_SECRET,
-        Some(SERVICE_TOKEN.into()),
-        None,
-        "t",
-    );
-    let gw = waguard::app::start(
-        &config,
-        waguard::upstream::ServiceCredentials::new(
-            aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-        ),
-    )
-    .await
-    .unwrap();
+    let gw = h
+        .start_second_gateway(|text| {
+            text.replace(
+                &format!("dir = \"{}\"", repo_policies().display()),
+                &format!("dir = \"{}\"", mount.display()),
+            )
+        })
+        .await;
     let (path, body) = share_request(NEW_OU, "cm-1");
     assert_eq!(
         RawRequest::new("POST", &path, body)

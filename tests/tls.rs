@@ -87,25 +87,8 @@ async fn an_upstream_with_an_untrusted_certificate_is_refused() {
     .await;
     let other = pki();
     std::fs::write(h.dir.path().join("upstream-ca.pem"), &other.ca_pem).unwrap();
-    // Restarting with the replaced CA file: build a second gateway on the same sim.
-    let config_text = std::fs::read_to_string(h.dir.path().join("waguard.toml")).unwrap();
-    let config =
-        waguard::config::Config::parse(&h.dir.path().join("waguard.toml"), &config_text).unwrap();
-    let creds = aws_credential_types::Credentials::new(
-        SERVICE_KEY,
-        SERVICE_SECRET,
-        Some(SERVICE_TOKEN.into()),
-        None,
-        "tests",
-    );
-    let gw2 = waguard::app::start(
-        &config,
-        waguard::upstream::ServiceCredentials::new(
-            aws_credential_types::provider::SharedCredentialsProvider::new(creds),
-        ),
-    )
-    .await
-    .unwrap();
+    // A second gateway on the same sim, reading the replaced CA file.
+    let gw2 = h.start_second_gateway(|text| text).await;
     let resp = RawRequest::new(
         "POST",
         &template_path(TEMPLATE_ARN),

@@ -48,6 +48,18 @@ principal = "bob@example.com"
 team = "platform"
 "#;
 
+/// The gateway's service credentials in tests: what the simulated upstream verifies.
+pub fn service_credentials() -> ServiceCredentials {
+    let creds = Credentials::new(
+        SERVICE_KEY,
+        SERVICE_SECRET,
+        Some(SERVICE_TOKEN.into()),
+        None,
+        "tests",
+    );
+    ServiceCredentials::new(SharedCredentialsProvider::new(creds))
+}
+
 pub fn repo_policies() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
@@ -214,19 +226,7 @@ file = "audit.jsonl"
         let config_path = dir.path().join("waguard.toml");
         std::fs::write(&config_path, config_text).unwrap();
         let config = Config::load(&config_path).unwrap();
-        let creds = Credentials::new(
-            SERVICE_KEY,
-            SERVICE_SECRET,
-            Some(SERVICE_TOKEN.into()),
-            None,
-            "tests",
-        );
-        let gateway = app::start(
-            &config,
-            ServiceCredentials::new(SharedCredentialsProvider::new(creds)),
-        )
-        .await
-        .unwrap();
+        let gateway = app::start(&config, service_credentials()).await.unwrap();
         let gw_scheme = if config.server.tls_cert_file.is_some() {
             "https"
         } else {
@@ -242,6 +242,15 @@ file = "audit.jsonl"
             endpoint,
             sim_stop: std::sync::Mutex::new(Some(sim_stop)),
         }
+    }
+
+    /// Starts a second gateway on this harness's config file after `edit` rewrote its text,
+    /// sharing the simulated upstream.
+    pub async fn start_second_gateway(&self, edit: impl FnOnce(String) -> String) -> Running {
+        let path = self.dir.path().join("waguard.toml");
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        let config = Config::parse(&path, &text).unwrap();
+        app::start(&config, service_credentials()).await.unwrap()
     }
 
     /// The official SDK client, pointed at the gateway with a caller key. Retries are off so
