@@ -101,8 +101,19 @@ impl ServiceCredentials {
         {
             return Ok(c);
         }
-        // One refresh at a time; others wait and then use its result.
-        let _guard = self.refresh.lock().await;
+        // One refresh at a time. While it runs, others keep signing with the current
+        // credentials if those have not expired yet; only without usable ones do they wait.
+        let _guard = match self.refresh.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                if let Some(c) = self.cached.load_full()
+                    && c.expiry().is_none_or(|exp| exp > now)
+                {
+                    return Ok(c);
+                }
+                self.refresh.lock().await
+            }
+        };
         if let Some(c) = self.cached.load_full()
             && Self::fresh(&c, SystemTime::now())
         {
@@ -404,6 +415,57 @@ mod tests {
         assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
         assert_eq!(c.get().await.unwrap().access_key_id(), "AKID1");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hands out credentials with four minutes left; every refresh after the first is slow.
+    #[derive(Debug)]
+    struct Slow {
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl ProvideCredentials for Slow {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::new(async move {
+                if n > 0 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok(Credentials::new(
+                    format!("AKID{n}"),
+                    "s",
+                    None,
+                    Some(SystemTime::now() + Duration::from_secs(240)),
+                    "slow",
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_refresh_does_not_hold_up_signing_with_valid_credentials() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::new(ServiceCredentials::new(SharedCredentialsProvider::new(
+            Slow {
+                calls: calls.clone(),
+            },
+        )));
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
+        // A refresh starts (the credentials are inside the refresh window) and takes 300 ms.
+        let refreshing = tokio::spawn({
+            let c = c.clone();
+            async move { c.get().await.unwrap().access_key_id().to_string() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        assert_eq!(c.get().await.unwrap().access_key_id(), "AKID0");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "waited for the refresh"
+        );
+        assert_eq!(refreshing.await.unwrap(), "AKID1");
     }
 
     #[test]
