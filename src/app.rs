@@ -139,12 +139,18 @@ pub async fn start(
     let request_timeout = config.server.request_timeout + gateway.upstream.timeout();
     let handler = move |req, peer| {
         let gw = gw.clone();
-        async move {
+        // Each request runs as its own task: if the client goes away mid-request, a request
+        // already forwarded still gets its outcome recorded and counted.
+        let task = tokio::spawn(async move {
             // An overall bound per request, beyond the upstream's own timeout.
             match tokio::time::timeout(request_timeout, gw.handle(req, peer)).await {
                 Ok(resp) => resp,
                 Err(_) => crate::gateway::timeout_response(),
             }
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|_| crate::gateway::internal_error_response())
         }
     };
     tasks.push(tokio::spawn(server::serve(

@@ -165,8 +165,7 @@ impl Gateway {
                     "path": parts.uri.path(),
                     "error": e.code(),
                     "message": e.to_string(),
-                }))
-                .await;
+                }));
                 return Err(e);
             }
         };
@@ -187,8 +186,7 @@ impl Gateway {
                     "decision": e.decision_label(),
                     "error": e.code(),
                     "reasons": [e.to_string()],
-                }))
-                .await;
+                }));
                 return Err(e);
             }
         };
@@ -223,7 +221,7 @@ impl Gateway {
             policy.revision(),
         );
         if ctx.decision == "deny" {
-            self.audit_best_effort(record).await;
+            self.audit_best_effort(record);
             return Err(GatewayError::AccessDenied(format!(
                 "waguard denied {} for {}: {}",
                 routed.spec.name,
@@ -312,8 +310,7 @@ impl Gateway {
                     .upstream_requests
                     .with_label_values(&[ctx.operation, status])
                     .inc();
-                self.audit_outcome(ctx, None, None, Some(e.code()), sent)
-                    .await;
+                self.audit_outcome(ctx, None, None, Some(e.code()), sent);
                 return Err(e);
             }
         };
@@ -323,7 +320,7 @@ impl Gateway {
             .with_label_values(&[ctx.operation, head.status.as_str()])
             .inc();
         if routed.spec.access == Access::Read {
-            self.audit_outcome(ctx, Some(&head), None, None, sent).await;
+            self.audit_outcome(ctx, Some(&head), None, None, sent);
             let body = upstream_body.map_err(|e| Box::new(e) as BoxError).boxed();
             return Ok(Response::from_parts(head, body));
         }
@@ -336,13 +333,11 @@ impl Gateway {
                 let err = GatewayError::UpstreamUnavailable(format!(
                     "reading the Well-Architected response failed: {e}"
                 ));
-                self.audit_outcome(ctx, Some(&head), None, Some(err.code()), sent)
-                    .await;
+                self.audit_outcome(ctx, Some(&head), None, Some(err.code()), sent);
                 return Err(err);
             }
         };
-        self.audit_outcome(ctx, Some(&head), Some(&bytes), None, sent)
-            .await;
+        self.audit_outcome(ctx, Some(&head), Some(&bytes), None, sent);
         Ok(Response::from_parts(head, full(bytes)))
     }
 
@@ -408,15 +403,13 @@ impl Gateway {
         Ok((routed, validated))
     }
 
-    /// Records of requests that are refused anyway: a failed write is logged and counted but
-    /// does not change the answer (nothing is forwarded either way).
-    async fn audit_best_effort(&self, record: Value) {
-        if let Err(e) = self.audit.append(record).await {
-            tracing::error!(error = %e, "could not audit a refused request");
-        }
+    /// Records of requests that are refused anyway: queued for the next group commit without
+    /// holding up the answer (nothing is forwarded either way); a failed write is counted.
+    fn audit_best_effort(&self, record: Value) {
+        self.audit.record(record);
     }
 
-    async fn audit_outcome(
+    fn audit_outcome(
         &self,
         ctx: &RequestContext,
         head: Option<&http::response::Parts>,
@@ -453,9 +446,8 @@ impl Gateway {
             "error_code": gateway_error.map(str::to_string).or(aws_error),
             "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
         });
-        if let Err(e) = self.audit.append(record).await {
-            tracing::error!(request_id = %ctx.id, error = %e, "could not audit a request outcome");
-        }
+        // The decision was durable before forwarding; the outcome need not hold up the answer.
+        self.audit.record(record);
     }
 }
 
@@ -498,5 +490,11 @@ fn decision_record(
 /// The answer when a request as a whole ran past its time limit.
 pub fn timeout_response() -> Response<Body> {
     let e = GatewayError::UpstreamTimeout("the request did not complete in time".into());
+    error_body(&e, &uuid::Uuid::new_v4().to_string())
+}
+
+/// The answer when the request task itself failed (a bug); never leaks detail.
+pub fn internal_error_response() -> Response<Body> {
+    let e = GatewayError::Internal("the gateway failed to process the request".into());
     error_body(&e, &uuid::Uuid::new_v4().to_string())
 }

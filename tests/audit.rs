@@ -59,7 +59,7 @@ async fn decisions_are_audited_and_counted_exactly() {
         .await
         .unwrap_err();
 
-    let records = h.audit_records();
+    let records = h.audit_records().await;
     let kinds: Vec<(&str, &str)> = records
         .iter()
         .map(|r| {
@@ -320,7 +320,7 @@ async fn a_deleted_audit_file_is_recreated_and_noted() {
         .await
         .unwrap();
     h.stop().await;
-    let records = h.audit_records();
+    let records = h.audit_records().await;
     assert_eq!(records[0]["type"], "audit_reopened", "{records:#?}");
     assert!(
         records

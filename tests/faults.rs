@@ -120,6 +120,7 @@ async fn an_upstream_that_keeps_resetting_is_a_bounded_5xx_and_audited() {
     assert_eq!(count.load(Ordering::SeqCst), 3, "three attempts, no more");
     let outcome = h
         .audit_records()
+        .await
         .into_iter()
         .find(|r| r["type"] == "outcome")
         .unwrap();
@@ -150,6 +151,7 @@ async fn a_response_cut_off_mid_body_is_a_5xx_not_a_truncated_success() {
     );
     let outcome = h
         .audit_records()
+        .await
         .into_iter()
         .find(|r| r["type"] == "outcome")
         .unwrap();
@@ -197,6 +199,7 @@ async fn upstream_errors_and_throttling_reach_the_caller_as_aws_sent_them() {
         );
         let outcome = h
             .audit_records()
+            .await
             .into_iter()
             .find(|r| r["type"] == "outcome")
             .unwrap();
@@ -345,5 +348,82 @@ async fn an_http2_stream_flood_is_bounded_and_others_are_served() {
     .await
     .body;
     assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_request_still_gets_its_request_audited_to_the_end() {
+    // The upstream takes half a second; the client hangs up after 100 ms.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = s.write_all(share_ok().as_bytes()).await;
+            });
+        }
+    });
+    let h = harness_for(addr).await;
+    // Over HTTP/2, where a client going away cancels its streams at once.
+    let (path, body) = share_request(APPROVED_OU, "left-early");
+    let raw =
+        String::from_utf8(RawRequest::new("POST", &path, body.clone()).to_bytes(h.gateway.addr))
+            .unwrap();
+    let stream = tokio::net::TcpStream::connect(h.gateway.addr)
+        .await
+        .unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let mut req = http::Request::post(format!("http://localhost:{}{path}", h.gateway.addr.port()));
+    for line in raw.split("\r\n\r\n").next().unwrap().lines().skip(1) {
+        let (k, v) = line.split_once(": ").unwrap();
+        if !matches!(k, "host" | "connection" | "content-length") {
+            req = req.header(k, v);
+        }
+    }
+    let pending = tokio::spawn(
+        send.send_request(
+            req.body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                .unwrap(),
+        ),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pending.abort();
+    conn.abort();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let records = h.audit_records().await;
+    let decision = records
+        .iter()
+        .find(|r| r["type"] == "decision" && r["client_request_token"] == "left-early")
+        .unwrap();
+    let outcome = records
+        .iter()
+        .find(|r| r["type"] == "outcome" && r["request_id"] == decision["request_id"]);
+    assert!(
+        outcome.is_some(),
+        "the forwarded request has no outcome record: {records:#?}"
+    );
+    assert_eq!(outcome.unwrap()["upstream_status"], 200);
+    let m = send_raw(
+        h.gateway.admin_addr.unwrap(),
+        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await
+    .body;
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"allow\",operation=\"CreateTemplateShare\"}"
+        ),
+        Some(1.0)
+    );
     h.stop().await;
 }

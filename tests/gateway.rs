@@ -178,6 +178,7 @@ async fn authentication_failures_use_aws_codes_and_never_reach_upstream() {
     assert!(h.sim.received().is_empty());
     let failures: Vec<_> = h
         .audit_records()
+        .await
         .into_iter()
         .filter(|r| r["type"] == "auth_failure")
         .collect();
@@ -364,6 +365,7 @@ async fn unreachable_upstream_is_a_retryable_5xx() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let outcomes: Vec<_> = h
         .audit_records()
+        .await
         .into_iter()
         .filter(|r| r["type"] == "outcome")
         .collect();
@@ -392,7 +394,7 @@ async fn every_decision_is_audited() {
         .send()
         .await
         .unwrap_err();
-    let records = h.audit_records();
+    let records = h.audit_records().await;
     let decisions: Vec<_> = records.iter().filter(|r| r["type"] == "decision").collect();
     assert_eq!(decisions.len(), 2, "{records:?}");
     let allow = decisions[0];

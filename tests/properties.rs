@@ -216,7 +216,7 @@ fn forwarded_requests_are_exactly_what_was_decided() {
             );
             let (op, resource, shared_with) =
                 independent_parse(&sent.method, &sent.path_and_query, &sent.body);
-            let records = h.audit_records();
+            let records = rt.block_on(h.audit_records());
             let d = records
                 .iter()
                 .rev()
@@ -248,7 +248,7 @@ fn forwarded_requests_are_exactly_what_was_decided() {
     rt.block_on(h.stop());
     // Keep the decided-per-operation tally visible in the test output.
     let mut ops: BTreeMap<String, u32> = BTreeMap::new();
-    for r in h.audit_records() {
+    for r in rt.block_on(h.audit_records()) {
         if r["type"] == "decision" {
             *ops.entry(format!(
                 "{}:{}",

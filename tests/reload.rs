@@ -347,7 +347,7 @@ async fn dry_run_records_would_deny_and_forwards() {
     .await;
     assert_eq!(share_status(&h, UNAPPROVED_OU, "dry-1").await, 200);
     assert_eq!(h.sim.received().len(), 1);
-    let records = h.audit_records();
+    let records = h.audit_records().await;
     let d = records.iter().find(|r| r["type"] == "decision").unwrap();
     assert_eq!(d["decision"], "would_deny");
     assert!(d["reasons"][0].as_str().unwrap().contains(UNAPPROVED_OU));

@@ -139,7 +139,7 @@ async fn thousands_of_mixed_requests_all_answered_audited_once_and_nothing_leaks
         2 * WORKERS * PER_WORKER
     );
 
-    let records = h.audit_records();
+    let records = h.audit_records().await;
     let mut per_token: HashMap<String, usize> = HashMap::new();
     let (mut invalid, mut auth_failures) = (0, 0);
     for r in &records {

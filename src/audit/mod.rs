@@ -45,10 +45,13 @@ pub struct AuditOptions {
 }
 
 enum Msg {
+    /// A record; `done` (if any) hears whether it reached the disk.
     Record {
         record: Value,
-        done: oneshot::Sender<Result<(), String>>,
+        done: Option<oneshot::Sender<Result<(), String>>>,
     },
+    /// Answered once everything queued before it has been written.
+    Flush(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
@@ -85,16 +88,35 @@ impl AuditLog {
         })
     }
 
-    /// Appends a record and returns once it is on disk.
+    /// Appends a record and returns once it is on disk (fsynced).
     pub async fn append(&self, record: Value) -> Result<(), AuditError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Msg::Record { record, done })
+            .send(Msg::Record {
+                record,
+                done: Some(done),
+            })
             .map_err(|_| AuditError::Write("the audit writer has stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(AuditError::Write(e)),
             Err(_) => Err(AuditError::Write("the audit writer has stopped".into())),
+        }
+    }
+
+    /// Queues a record without waiting for the disk: for records nothing waits on (outcomes,
+    /// refusals). It is written with the next group commit; a failure is counted and logged.
+    pub fn record(&self, record: Value) {
+        if self.tx.send(Msg::Record { record, done: None }).is_err() {
+            tracing::error!("the audit writer has stopped; a record was dropped");
+        }
+    }
+
+    /// Returns once every record queued before this call has been written (or failed).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).is_ok() {
+            let _ = wait.await;
         }
     }
 
@@ -265,14 +287,16 @@ impl Writer {
             };
             let mut records = Vec::new();
             let mut waiting = Vec::new();
+            let mut flushes = Vec::new();
             let mut close = None;
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Record { record, done } => {
                         records.push(record);
-                        waiting.push(done);
+                        waiting.extend(done);
                     }
+                    Msg::Flush(done) => flushes.push(done),
                     Msg::Close(done) => {
                         close = Some(done);
                         break;
@@ -287,6 +311,9 @@ impl Writer {
                 for w in waiting {
                     let _ = w.send(result.clone());
                 }
+            }
+            for f in flushes {
+                let _ = f.send(());
             }
             if let Some(done) = close {
                 tracing::info!(next_seq = self.head.next_seq, last_hash = %self.head.last_hash, "audit log closed");

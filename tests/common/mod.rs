@@ -281,8 +281,9 @@ file = "audit.jsonl"
         self.client(PAYMENTS_KEY, PAYMENTS_SECRET)
     }
 
-    /// Every audit record written so far.
-    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+    /// Every audit record of the requests answered so far (waits for queued records).
+    pub async fn audit_records(&self) -> Vec<serde_json::Value> {
+        self.gateway.gateway.audit.flush().await;
         std::fs::read_to_string(&self.audit_file)
             .unwrap_or_default()
             .lines()
