@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of waguard on loopback; prints a Markdown table and writes it to
+# bench/results.md. See bench/README.md for what each figure means.
+#
+#   bench/run.sh
+#
+# Knobs (environment):
+#   BENCH_DURATION=15      seconds per saturated phase     BENCH_CONNS=64    BENCH_THREADS=2
+#   BENCH_RATE=1000        req/s of the fixed-rate phases  BENCH_RATE_DURATION=15
+#   BENCH_RATE_TOOL=auto   fixed-rate load generator: oha (open loop, latency corrected for
+#                          coordinated omission; the default when installed) or wrk (each
+#                          connection waits a fixed think time between requests)
+#   BENCH_INSTALL_OHA=0    1: `cargo install oha --locked` when it is missing (takes minutes)
+#   BENCH_RATE_CONNS       connections of the fixed-rate phases (oha: 32, wrk: 16)
+#   BENCH_PY=0             1: also run the Python asyncio open-loop client as a cross-check
+#   BENCH_IDLE_CONNS=1000  idle keep-alive connections for the RSS figure
+#   BENCH_PERF=0           1: profile the gateway under saturated load with perf, top
+#                          symbols to bench/perf.txt
+#   BENCH_NO_BUILD=0       1: use the existing release binary as is
+#   BENCH_KEEP=0           1: keep the temp dir (configs, logs, audit file, wrk output)
+#
+# Needs: wrk, nginx (Debian packages; installed with apt-get when missing and root),
+# python3 with botocore (pip-installed when missing), cargo. Traffic stays on 127.0.0.1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+DURATION=${BENCH_DURATION:-15}
+CONNS=${BENCH_CONNS:-64}
+THREADS=${BENCH_THREADS:-2}
+RATE=${BENCH_RATE:-1000}
+RATE_DURATION=${BENCH_RATE_DURATION:-15}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
+RUN_PY=${BENCH_PY:-0}
+RUN_PERF=${BENCH_PERF:-0}
+WARMUP=3
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+    printf '[bench] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- tools
+apt_install() { # returns non-zero when the package cannot be installed
+    [ "$(id -u)" = 0 ] || die "missing $*; install it (apt-get install -y $*) or run as root"
+    log "installing $* from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "$@" >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$@" >/dev/null; }
+}
+command -v wrk >/dev/null || apt_install wrk || die "apt-get install wrk failed"
+command -v nginx >/dev/null || PATH="$PATH:/usr/sbin"
+command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx || die "apt-get install nginx failed"
+command -v nginx >/dev/null || die "nginx not found after install"
+command -v python3 >/dev/null || die "python3 is required"
+python3 -c 'import botocore' 2>/dev/null || {
+    log "installing botocore (pip)"
+    python3 -m pip install -q botocore || die "pip install botocore failed"
+}
+command -v curl >/dev/null || apt_install curl || die "apt-get install curl failed"
+OHA=$(command -v oha || { [ -x "$HOME/.cargo/bin/oha" ] && echo "$HOME/.cargo/bin/oha"; } || true)
+if [ -z "$OHA" ] && [ "${BENCH_INSTALL_OHA:-0}" = 1 ]; then
+    log "cargo install oha --locked (takes a few minutes)"
+    cargo install oha --locked --quiet || die "cargo install oha failed"
+    OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+fi
+RATE_TOOL=${BENCH_RATE_TOOL:-auto}
+if [ "$RATE_TOOL" = auto ]; then
+    if [ -n "$OHA" ]; then RATE_TOOL=oha; else RATE_TOOL=wrk; fi
+fi
+case "$RATE_TOOL" in
+oha) [ -n "$OHA" ] || die "BENCH_RATE_TOOL=oha but oha is not installed (BENCH_INSTALL_OHA=1 installs it)" ;;
+wrk) ;;
+*) die "BENCH_RATE_TOOL must be auto, oha or wrk" ;;
+esac
+if [ "$RATE_TOOL" = oha ]; then RATE_CONNS=${BENCH_RATE_CONNS:-32}; else RATE_CONNS=${BENCH_RATE_CONNS:-16}; fi
+command -v ss >/dev/null || apt_install iproute2 || die "apt-get install iproute2 failed"
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN="$TARGET_DIR/release/waguard"
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    log "cargo build --release (no-op when fresh)"
+    (cd "$ROOT" && cargo build --release --quiet --bin waguard) || die "cargo build --release failed"
+fi
+[ -x "$BIN" ] || die "$BIN not found (build it, or unset BENCH_NO_BUILD)"
+
+# 1,000 idle connections need 1,000 descriptors in the client and in the gateway.
+want_fds=$((IDLE_CONNS * 2 + 1024))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
+    ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+fi
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((IDLE_CONNS + 256)) ] ||
+    die "open-file limit $(ulimit -n) too low for $IDLE_CONNS connections (hard limit $(ulimit -Hn))"
+
+# ---------------------------------------------------------------- processes and cleanup
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/waguard-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local rc=$?
+    set +e
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${PIDS[i]}" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# fsync latency where the audit file lives: it is on every request's path (twice), and on a
+# shared or busy disk it dominates the gateway's latency at low load.
+fsync_probe() {
+    python3 - "$TMP" <<'EOF'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+ts = []
+for _ in range(200):
+    os.write(fd, b"x" * 600 + b"\n")
+    t = time.perf_counter()
+    os.fsync(fd)
+    ts.append(time.perf_counter() - t)
+os.close(fd)
+os.unlink(path)
+ts.sort()
+print(f"p50 {ts[100] * 1e3:.3f} ms, p99 {ts[198] * 1e3:.3f} ms")
+EOF
+}
+FSYNC_START=$(fsync_probe)
+log "fsync on $(df -T "$TMP" | awk 'NR == 2 {print $2}') (audit file's filesystem): $FSYNC_START"
+
+read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT < <(python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+EOF
+)
+
+wait_port() { # name port pid
+    for _ in $(seq 300); do
+        kill -0 "$3" 2>/dev/null || return 1
+        (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- fast upstream + nginx proxy
+mkdir -p "$TMP/nginx"
+SHARE_ID=0123456789abcdef0123456789abcdef
+TEMPLATE_ARN="arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef"
+{
+    [ "$(id -u)" = 0 ] && echo "user root;"
+    cat <<EOF
+worker_processes 2;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+
+    # The fast upstream: a canned CreateTemplateShare answer.
+    server {
+        listen 127.0.0.1:$UP_PORT backlog=4096;
+        location / {
+            default_type application/json;
+            add_header x-amzn-RequestId \$request_id always;
+            return 200 '{"TemplateArn":"$TEMPLATE_ARN","ShareId":"$SHARE_ID"}';
+        }
+    }
+
+    # "A proxy that does nothing": plain reverse proxy to the fast upstream.
+    upstream fast {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 256;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen 127.0.0.1:$PROXY_PORT backlog=4096;
+        location / {
+            proxy_pass http://fast;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$TMP/nginx/nginx.conf"
+nginx -t -q -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/test.log" ||
+    die "nginx config test failed: $(cat "$TMP/nginx/test.log")"
+nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
+    2>>"$TMP/nginx/error.log" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_port nginx "$UP_PORT" "$NGINX_PID" && wait_port nginx "$PROXY_PORT" "$NGINX_PID" ||
+    die "nginx did not start: $(tail -5 "$TMP/nginx/error.log")"
+log "nginx: fast upstream 127.0.0.1:$UP_PORT, plain proxy 127.0.0.1:$PROXY_PORT"
+
+# ---------------------------------------------------------------- waguard
+CALLER_KEY=AKWGBENCHPAYMENTS01
+CALLER_SECRET=bench-payments-secret-0001
+cat >"$TMP/callers.toml" <<EOF
+[[callers]]
+access_key_id = "$CALLER_KEY"
+secret_access_key = "$CALLER_SECRET"
+principal = "bench@example.com"
+team = "payments"
+EOF
+cat >"$TMP/waguard.toml" <<EOF
+[server]
+listen = "127.0.0.1:$GW_PORT"
+admin_listen = "127.0.0.1:$ADMIN_PORT"
+shutdown_grace = 2
+
+[upstream]
+endpoint = "http://127.0.0.1:$UP_PORT"
+allowed_regions = ["us-east-1"]
+
+[policy]
+dir = "$ROOT/policies"
+
+[callers]
+file = "callers.toml"
+
+[audit]
+file = "audit.jsonl"
+EOF
+env -u AWS_SESSION_TOKEN -u AWS_PROFILE -u AWS_ROLE_ARN -u AWS_WEB_IDENTITY_TOKEN_FILE \
+    -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+    AWS_ACCESS_KEY_ID=AKWGBENCHSERVICE001 AWS_SECRET_ACCESS_KEY=bench-service-secret-0001 \
+    AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+    "$BIN" serve --config "$TMP/waguard.toml" 2>"$TMP/waguard.log" &
+GW_PID=$!
+PIDS+=("$GW_PID")
+wait_port waguard "$GW_PORT" "$GW_PID" || die "waguard did not start: $(tail -5 "$TMP/waguard.log")"
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null ||
+    die "waguard not ready: $(tail -5 "$TMP/waguard.log")"
+log "waguard $("$BIN" --version | awk '{print $2}') (pid $GW_PID) on 127.0.0.1:$GW_PORT -> http://127.0.0.1:$UP_PORT"
+
+rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+RSS_START=$(rss_kib "$GW_PID" VmRSS)
+
+# ---------------------------------------------------------------- the signed request
+sign() { # fresh signature: SigV4 allows replay for 5 minutes, a phase takes ~15 s
+    BENCH_ACCESS_KEY_ID=$CALLER_KEY BENCH_SECRET_ACCESS_KEY=$CALLER_SECRET \
+        python3 "$BENCH/sign.py" "127.0.0.1:$GW_PORT" "$TMP/req" || die "signing failed"
+}
+sign
+check() { # name port: one request, must be 200 with a ShareId
+    local out
+    out=$(python3 "$BENCH/clients.py" once 127.0.0.1 "$2" "$TMP/req.http" 2>&1) ||
+        die "$1: request failed: $out"
+    [ "$(head -1 <<<"$out")" = 200 ] && grep -q "\"ShareId\"" <<<"$out" ||
+        die "$1: expected 200 with a ShareId, got: $out$( [ "$1" = waguard ] && printf '\n--- waguard log:\n%s' "$(tail -3 "$TMP/waguard.log")")"
+    log "$1: sample answer ok: $(tail -1 <<<"$out")"
+}
+check direct "$UP_PORT"
+check nginx "$PROXY_PORT"
+check waguard "$GW_PORT"
+
+# ---------------------------------------------------------------- load phases
+FAILED=()
+declare -A R # results: R[name.key]
+parse_wrk() { # name file
+    local line
+    line=$(grep '^BENCH ' "$2" || true)
+    [ -n "$line" ] || die "$1: no result from wrk: $(cat "$2")"
+    for kv in ${line#BENCH }; do R[$1.${kv%%=*}]=${kv#*=}; done
+    R[$1.rps]=$(awk -v n="${R[$1.requests]}" -v d="${R[$1.duration_us]}" 'BEGIN {printf "%.0f", n / (d / 1e6)}')
+    local errs=$((R[$1.connect] + R[$1.read] + R[$1.write] + R[$1.timeout]))
+    R[$1.errors]=$errs
+    if [ "${R[$1.status]}" != 0 ] || [ "$errs" != 0 ]; then
+        FAILED+=("$1: ${R[$1.status]} non-2xx/3xx answers, errors connect ${R[$1.connect]} read ${R[$1.read]} write ${R[$1.write]} timeout ${R[$1.timeout]}")
+    fi
+}
+run_wrk() { # name port threads conns seconds [delay_ms]
+    local name=$1 port=$2 threads=$3 conns=$4 secs=$5 delay=${6:-0}
+    WRK_DELAY_MS=$delay wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
+        -s "$TMP/req.lua" "http://127.0.0.1:$port" >"$TMP/wrk-$name.txt" 2>&1 ||
+        die "$name: wrk failed: $(cat "$TMP/wrk-$name.txt")"
+    parse_wrk "$name" "$TMP/wrk-$name.txt"
+    log "$name: ${R[$name.rps]} req/s, p50 ${R[$name.p50_us]} us, p99 ${R[$name.p99_us]} us, p99.9 ${R[$name.p999_us]} us"
+}
+
+log "warm-up (${WARMUP}s each)"
+for t in "direct $UP_PORT" "nginx $PROXY_PORT" "waguard $GW_PORT"; do
+    set -- $t
+    sign
+    WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 5s -s "$TMP/req.lua" \
+        "http://127.0.0.1:$2" >"$TMP/wrk-warmup-$1.txt" 2>&1 || die "warm-up $1 failed"
+done
+
+log "saturated: wrk -t$THREADS -c$CONNS -d${DURATION}s"
+run_wrk sat_direct "$UP_PORT" "$THREADS" "$CONNS" "$DURATION"
+run_wrk sat_nginx "$PROXY_PORT" "$THREADS" "$CONNS" "$DURATION"
+sign
+run_wrk sat_waguard "$GW_PORT" "$THREADS" "$CONNS" "$DURATION"
+
+run_oha() { # name port: open loop at RATE req/s, latency measured from when each was due
+    local name=$1 args
+    mapfile -t args <"$TMP/req.oha"
+    "$OHA" -q "$RATE" -z "${RATE_DURATION}s" -w --latency-correction -c "$RATE_CONNS" -t 5s \
+        --no-tui --output-format json "${args[@]}" "http://127.0.0.1:$2$(cat "$TMP/req.path")" \
+        >"$TMP/oha-$name.json" 2>"$TMP/oha-$name.err" || die "$name: oha failed: $(cat "$TMP/oha-$name.err")"
+    eval "$(python3 - "$TMP/oha-$name.json" "$name" <<'EOF'
+import json, sys
+d, n = json.load(open(sys.argv[1])), sys.argv[2]
+codes = d.get("statusCodeDistribution") or {}
+p = d["latencyPercentiles"]
+print(f"R[{n}.requests]={sum(codes.values())}")
+print(f"R[{n}.rps]={d['summary']['requestsPerSec']:.0f}")
+for k, key in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+    print(f"R[{n}.{k}_us]={(p.get(key) or 0) * 1e6:.0f}")
+print(f"R[{n}.status]={sum(v for c, v in codes.items() if not c.startswith('2'))}")
+print(f"R[{n}.errors]={sum((d.get('errorDistribution') or {}).values())}")
+EOF
+)"
+    if [ "${R[$name.status]}" != 0 ] || [ "${R[$name.errors]}" != 0 ]; then
+        FAILED+=("$name: ${R[$name.status]} non-2xx answers, ${R[$name.errors]} errors: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("statusCodeDistribution"), d.get("errorDistribution"))' "$TMP/oha-$name.json")")
+    fi
+    log "$name: ${R[$name.rps]} req/s, p50 ${R[$name.p50_us]} us, p99 ${R[$name.p99_us]} us, p99.9 ${R[$name.p999_us]} us"
+}
+
+# The gateway's own histograms (sum, count over all label sets) around the waguard phase.
+hist() {
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" |
+        awk -v m="$1" 'index($1, m "_sum") == 1 {s += $2} index($1, m "_count") == 1 {c += $2} END {printf "%.9f %d\n", s, c}'
+}
+HISTS="waguard_request_duration_seconds waguard_upstream_duration_seconds waguard_policy_evaluation_duration_seconds"
+hist_snapshot() { for h in $HISTS; do echo "$h $(hist "$h")"; done; }
+hist_mean_us() { # metric before-file after-file
+    awk -v m="$1" '$1 == m {if (NR == FNR) {s0 = $2; c0 = $3} else {s1 = $2; c1 = $3}}
+        END {if (c1 > c0) printf "%.0f", (s1 - s0) / (c1 - c0) * 1e6; else print "n/a"}' "$2" "$3"
+}
+
+if [ "$RATE_TOOL" = oha ]; then
+    RATE_NOTE="oha -q $RATE -c$RATE_CONNS --latency-correction (open loop)"
+    log "fixed rate $RATE req/s: $RATE_NOTE, ${RATE_DURATION}s"
+    run_oha rate_direct "$UP_PORT"
+    run_oha rate_nginx "$PROXY_PORT"
+    sign
+    hist_snapshot >"$TMP/hist-before"
+    run_oha rate_waguard "$GW_PORT"
+    hist_snapshot >"$TMP/hist-after"
+else
+    # Each of RATE_CONNS connections waits RATE_CONNS*1000/RATE ms before each request, so the
+    # offered rate is ~RATE (less when latency is not small next to the think time).
+    DELAY_MS=$((RATE_CONNS * 1000 / RATE))
+    RATE_NOTE="wrk -t1 -c$RATE_CONNS, ${DELAY_MS} ms think time per connection (closed loop)"
+    log "fixed rate ~$RATE req/s: $RATE_NOTE, ${RATE_DURATION}s"
+    run_wrk rate_direct "$UP_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
+    run_wrk rate_nginx "$PROXY_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
+    sign
+    hist_snapshot >"$TMP/hist-before"
+    run_wrk rate_waguard "$GW_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
+    hist_snapshot >"$TMP/hist-after"
+fi
+
+run_py() { # name port
+    local out
+    out=$(python3 "$BENCH/clients.py" rate 127.0.0.1 "$2" "$TMP/req.http" "$RATE" 10 32) ||
+        die "$1: python fixed-rate client failed"
+    echo "$out" >"$TMP/py-$1.json"
+    eval "$(python3 - "$TMP/py-$1.json" "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("requests", "rate", "p50_us", "p99_us", "p999_us", "sent_p50_us", "sent_p99_us", "late_p99_us"):
+    print(f"R[{sys.argv[2]}.{k}]={d[k]}")
+print(f"R[{sys.argv[2]}.errors]={sum(d['errors'].values())}")
+EOF
+)"
+    R[$1.rps]=$(printf '%.0f' "${R[$1.rate]}")
+    [ "${R[$1.errors]}" = 0 ] || FAILED+=("$1: ${R[$1.errors]} failed requests: $out")
+    log "$1: ${R[$1.rps]} req/s, p50 ${R[$1.p50_us]} us, p99 ${R[$1.p99_us]} us, p99.9 ${R[$1.p999_us]} us (client late p99 ${R[$1.late_p99_us]} us)"
+}
+if [ "$RUN_PY" = 1 ]; then
+    log "fixed rate $RATE req/s, open loop (python asyncio, 32 connections, 10s)"
+    run_py py_direct "$UP_PORT"
+    sign
+    run_py py_waguard "$GW_PORT"
+fi
+
+RSS_AFTER_LOAD=$(rss_kib "$GW_PID" VmRSS)
+HWM_AFTER_LOAD=$(rss_kib "$GW_PID" VmHWM)
+
+# ---------------------------------------------------------------- idle connections
+log "opening $IDLE_CONNS idle keep-alive connections (one signed request each)"
+sign
+python3 "$BENCH/clients.py" idle 127.0.0.1 "$GW_PORT" "$TMP/req.http" "$IDLE_CONNS" "$TMP/idle.ready" \
+    2>"$TMP/idle.log" &
+IDLE_PID=$!
+PIDS+=("$IDLE_PID")
+for _ in $(seq 600); do
+    [ -f "$TMP/idle.ready" ] && break
+    kill -0 "$IDLE_PID" 2>/dev/null || die "idle client died: $(tail -3 "$TMP/idle.log")"
+    sleep 0.1
+done
+[ -f "$TMP/idle.ready" ] || die "idle connections not established in 60 s"
+sleep 1
+read -r IDLE_OK IDLE_FAILED IDLE_STATUSES <"$TMP/idle.ready"
+IDLE_OPEN=$(ss -Htn state established "( sport = :$GW_PORT )" | wc -l)
+RSS_IDLE=$(rss_kib "$GW_PID" VmRSS)
+HWM_IDLE=$(rss_kib "$GW_PID" VmHWM)
+log "idle: $IDLE_OK answered 200 ($IDLE_FAILED failed, statuses $IDLE_STATUSES), $IDLE_OPEN open at the gateway; RSS $((RSS_IDLE / 1024)) MiB"
+[ "$IDLE_OK" = "$IDLE_CONNS" ] || FAILED+=("idle: only $IDLE_OK of $IDLE_CONNS connections answered 200 ($IDLE_STATUSES)")
+kill -TERM "$IDLE_PID" 2>/dev/null || true
+wait "$IDLE_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- optional profile
+if [ "$RUN_PERF" = 1 ]; then
+    if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null; then
+        log "perf: profiling the gateway under saturated load (10 s)"
+        sign
+        perf record -q -F 199 --call-graph dwarf,16384 -p "$GW_PID" -o "$TMP/perf.data" -- sleep 10 2>"$TMP/perf.log" &
+        PERF_PID=$!
+        PIDS+=("$PERF_PID")
+        WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d10s --timeout 5s -s "$TMP/req.lua" \
+            "http://127.0.0.1:$GW_PORT" >"$TMP/wrk-perf.txt" 2>&1 || true
+        wait "$PERF_PID" || true
+        perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso --stdio -g none >"$TMP/perf-dso.txt" 2>/dev/null || true
+        perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso,symbol --stdio -g none >"$TMP/perf-sym.txt" 2>/dev/null || true
+        perf report -i "$TMP/perf.data" --no-children --no-inline --sort comm --stdio -g none >"$TMP/perf-comm.txt" 2>/dev/null || true
+        perf script -i "$TMP/perf.data" --no-inline 2>/dev/null | python3 "$BENCH/perf_categories.py" >"$TMP/perf-cat.txt" || true
+        {
+            echo "# perf profile of waguard under saturated load ($(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
+            echo "# wrk: $(grep 'Requests/sec' "$TMP/wrk-perf.txt")"
+            echo
+            echo "## where the time goes (by call stack, bench/perf_categories.py)"
+            cat "$TMP/perf-cat.txt"
+            echo
+            echo "## by thread"
+            grep -v '^#' "$TMP/perf-comm.txt" | grep -v '^$' | sed -n 1,10p
+            echo
+            echo "## by shared object"
+            grep -v '^#' "$TMP/perf-dso.txt" | grep -v '^$' | sed -n 1,15p
+            echo
+            echo "## top symbols (self time)"
+            grep -v '^#' "$TMP/perf-sym.txt" | grep -v '^$' | sed 's/ *$//' | sed -n 1,60p
+        } >"$BENCH/perf.txt" || true
+        sed -i 's/ *$//; s/^\(.\{200\}\).*/\1/' "$BENCH/perf.txt"
+        log "perf: top symbols written to bench/perf.txt"
+    else
+        log "perf: not usable here (perf record failed); skipped"
+    fi
+fi
+
+# ---------------------------------------------------------------- gateway's own view
+FSYNC_END=$(fsync_probe)
+METRICS=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^waguard_(requests_total|upstream_requests_total|audit_write_failures_total)' || true)
+AUDIT_RECORDS=$(wc -l <"$TMP/audit.jsonl")
+AUDIT_DECISIONS=$(grep -c '"type":"decision"' "$TMP/audit.jsonl" || true)
+AUDIT_OUTCOMES=$(grep -c '"type":"outcome"' "$TMP/audit.jsonl" || true)
+GW_REQ_MEAN=$(hist_mean_us waguard_request_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
+GW_UP_MEAN=$(hist_mean_us waguard_upstream_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
+GW_POLICY_MEAN=$(hist_mean_us waguard_policy_evaluation_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
+if AUDIT_VERIFY=$(timeout 60 "$BIN" audit verify "$TMP/audit.jsonl" 2>&1); then :; else
+    FAILED+=("audit verify: $AUDIT_VERIFY")
+fi
+AUDIT_VERIFY=${AUDIT_VERIFY//$TMP\//}
+grep -q '^waguard_requests_total{.*decision="allow"' <<<"$METRICS" ||
+    FAILED+=("gateway metrics show no allowed requests")
+if grep -E '^waguard_requests_total' <<<"$METRICS" | grep -v 'decision="allow"' | grep -q .; then
+    FAILED+=("gateway counted requests that were not allowed: $(grep -v 'decision="allow"' <<<"$METRICS" | grep requests_total | tr '\n' ' ')")
+fi
+
+# ---------------------------------------------------------------- report
+ms() { awk -v u="$1" 'BEGIN {printf "%.3f ms", u / 1000}'; }
+diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.3f ms", (a - b) / 1000}'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+row() { # name scenario notes
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$2" "${R[$1.rps]}" "$(ms "${R[$1.p50_us]}")" \
+        "$(ms "${R[$1.p99_us]}")" "$(ms "${R[$1.p999_us]}")" "$3"
+}
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (+ uncommitted changes)" || true)
+CPU=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+NCPU=$(nproc)
+RATIO=$(awk -v a="${R[sat_waguard.rps]}" -v b="${R[sat_nginx.rps]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+
+REPORT=$(
+    cat <<EOF
+# waguard end-to-end benchmark
+
+- date: $(date -u +%FT%TZ)
+- commit: $COMMIT$DIRTY
+- CPU: $CPU, $NCPU CPUs ($(uname -r)); load average at the end: $LOADAVG
+- tools: $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'),$([ -n "$OHA" ] && "$OHA" --version | head -1 | sed 's/^/ /;s/$/,/') nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), python $(python3 -c 'import platform, botocore; print(platform.python_version(), "botocore", botocore.__version__)')
+- request: SigV4-signed CreateTemplateShare (team payments, SharedWith an approved OU), allowed by
+  the repo's policies/, audit record fsynced (group commit) before forwarding, outcome audited,
+  forwarded re-signed to a fast upstream (nginx \`return 200\` with a canned JSON answer);
+  audit file on $(df -T "$TMP" | awk 'NR == 2 {print $2}'); fsync of a small append there: $FSYNC_START
+  at the start, $FSYNC_END at the end
+- everything on 127.0.0.1; load generator, gateway and upstream share the same $NCPU CPUs
+
+| scenario | req/s | p50 | p99 | p99.9 | notes |
+|---|---:|---:|---:|---:|---|
+$(row sat_direct "direct to upstream, saturated" "wrk -t$THREADS -c$CONNS -d${DURATION}s")
+$(row sat_nginx "nginx plain proxy, saturated" "proxy_pass, keepalive upstream")
+$(row sat_waguard "waguard, saturated" "verify + policy + audit fsync + re-sign + forward")
+$(row rate_direct "direct to upstream, $RATE req/s" "$RATE_NOTE")
+$(row rate_nginx "nginx plain proxy, $RATE req/s" "same")
+$(row rate_waguard "waguard, $RATE req/s" "same")
+EOF
+    if [ "$RUN_PY" = 1 ]; then
+        row py_direct "direct to upstream, $RATE req/s (python)" "python asyncio open loop, 32 conns, 10 s, latency from due time"
+        row py_waguard "waguard, $RATE req/s (python)" "same"
+    fi
+    cat <<EOF
+
+- **added latency at $RATE req/s** (waguard − direct, $RATE_TOOL): p50 $(diff_ms "${R[rate_waguard.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_waguard.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_waguard.p999_us]}" "${R[rate_direct.p999_us]}") (nginx proxy adds p50 $(diff_ms "${R[rate_nginx.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_nginx.p99_us]}" "${R[rate_direct.p99_us]}"))
+EOF
+    if [ "$RUN_PY" = 1 ]; then
+        echo "- added latency, open-loop cross-check (python): p50 $(diff_ms "${R[py_waguard.p50_us]}" "${R[py_direct.p50_us]}"), p99 $(diff_ms "${R[py_waguard.p99_us]}" "${R[py_direct.p99_us]}"), p99.9 $(diff_ms "${R[py_waguard.p999_us]}" "${R[py_direct.p999_us]}") (client's own send lateness p99: ${R[py_waguard.late_p99_us]} us)"
+    fi
+    cat <<EOF
+- gateway's own histograms during the waguard $RATE req/s phase (means): request received → response head ${GW_REQ_MEAN} µs, of which upstream ${GW_UP_MEAN} µs and policy evaluation ${GW_POLICY_MEAN} µs
+- **saturated throughput, waguard / nginx plain proxy: $RATIO** (${R[sat_waguard.rps]} vs ${R[sat_nginx.rps]} req/s)
+- **RSS** of the waguard process: $(mib "$RSS_START") at start; after the load phases $(mib "$RSS_AFTER_LOAD"), peak (VmHWM) $(mib "$HWM_AFTER_LOAD"); **with $IDLE_OPEN open idle connections $(mib "$RSS_IDLE")** (peak $(mib "$HWM_IDLE"))
+- gateway counters (/metrics) at the end; audit file: $AUDIT_RECORDS records ($AUDIT_DECISIONS decision, $AUDIT_OUTCOMES outcome), \`waguard audit verify\`: ${AUDIT_VERIFY//$'\n'/ }
+
+\`\`\`
+$METRICS
+\`\`\`
+EOF
+)
+echo
+echo "$REPORT"
+echo "$REPORT" >"$BENCH/results.md"
+echo
+log "written to bench/results.md"
+
+if [ "${#FAILED[@]}" != 0 ]; then
+    printf '[bench] FAILED:\n' >&2
+    printf '  - %s\n' "${FAILED[@]}" >&2
+    echo >>"$BENCH/results.md"
+    printf '**This run FAILED:**\n' >>"$BENCH/results.md"
+    printf -- '- %s\n' "${FAILED[@]}" >>"$BENCH/results.md"
+    exit 1
+fi
