@@ -18,18 +18,9 @@ fn audit_verify(files: &[&Path]) -> std::process::Output {
         .unwrap()
 }
 
-async fn admin_get(addr: std::net::SocketAddr, path: &str) -> RawResponse {
-    send_raw(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn decisions_are_audited_and_counted_exactly() {
     let h = Harness::start().await;
-    let admin = h.gateway.admin_addr.unwrap();
     let c = h.payments();
     c.create_template_share()
         .template_arn(TEMPLATE_ARN)
@@ -100,7 +91,7 @@ async fn decisions_are_audited_and_counted_exactly() {
     assert_eq!(outcome["upstream_status"], 200);
     assert!(outcome["share_id"].as_str().unwrap().len() == 32);
 
-    let m = admin_get(admin, "/metrics").await.body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(
         metric(
             &m,
@@ -167,8 +158,8 @@ async fn decisions_are_audited_and_counted_exactly() {
         "raw input in metric labels"
     );
 
-    assert_eq!(admin_get(admin, "/healthz").await.status, 200);
-    let ready = admin_get(admin, "/readyz").await;
+    assert_eq!(h.admin_get("/healthz").await.status, 200);
+    let ready = h.admin_get("/readyz").await;
     assert_eq!(ready.status, 200, "{ready:?}");
     assert!(ready.body.contains(&revision));
     h.stop().await;
@@ -229,7 +220,6 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
 #[tokio::test]
 async fn a_full_disk_refuses_requests_until_writes_work_again() {
     let h = Harness::start().await;
-    let admin = h.gateway.admin_addr.unwrap();
     let c = h.payments();
     c.create_template_share()
         .template_arn(TEMPLATE_ARN)
@@ -265,9 +255,9 @@ async fn a_full_disk_refuses_requests_until_writes_work_again() {
         1,
         "a request without its audit record reached the upstream"
     );
-    let m = admin_get(admin, "/metrics").await.body;
+    let m = h.admin_get("/metrics").await.body;
     assert!(metric(&m, "waguard_audit_write_failures_total").unwrap() >= 1.0);
-    let ready = admin_get(admin, "/readyz").await;
+    let ready = h.admin_get("/readyz").await;
     assert_eq!(ready.status, 503, "{ready:?}");
     assert!(ready.body.contains("audit"), "{}", ready.body);
 
@@ -275,7 +265,7 @@ async fn a_full_disk_refuses_requests_until_writes_work_again() {
     std::fs::remove_file(&h.audit_file).unwrap();
     let mut ready = 0;
     for _ in 0..50 {
-        ready = admin_get(admin, "/readyz").await.status;
+        ready = h.admin_get("/readyz").await.status;
         if ready == 200 {
             break;
         }

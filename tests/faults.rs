@@ -341,12 +341,7 @@ async fn an_http2_stream_flood_is_bounded_and_others_are_served() {
         "{statuses:?}"
     );
     assert!(statuses.iter().filter(|s| **s == 403).count() >= 128);
-    let m = send_raw(
-        h.gateway.admin_addr.unwrap(),
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
     h.stop().await;
 }
@@ -412,12 +407,7 @@ async fn a_client_that_leaves_mid_request_still_gets_its_request_audited_to_the_
         "the forwarded request has no outcome record: {records:#?}"
     );
     assert_eq!(outcome.unwrap()["upstream_status"], 200);
-    let m = send_raw(
-        h.gateway.admin_addr.unwrap(),
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(
         metric(
             &m,

@@ -101,12 +101,7 @@ async fn editing_a_data_file_changes_the_next_decision_under_load() {
             .count(),
         1
     );
-    let m = send_raw(
-        h.gateway.admin_addr.unwrap(),
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(
         metric(&m, "waguard_policy_reloads_total{result=\"success\"}"),
         Some(1.0),
@@ -122,27 +117,18 @@ async fn a_broken_edit_is_rejected_and_the_last_good_policy_keeps_serving() {
         ..Default::default()
     })
     .await;
-    let admin = h.gateway.admin_addr.unwrap();
     let revision = h.gateway.gateway.policy.load().revision().to_string();
     let rego = h.dir.path().join("policies/waguard/authz.rego");
     let good = std::fs::read_to_string(&rego).unwrap();
     std::fs::write(&rego, format!("{good}\nthis is not rego {{\n")).unwrap();
 
     let reported = wait_for(|| async {
-        let r = send_raw(
-            admin,
-            b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-        )
-        .await;
+        let r = h.admin_get("/readyz").await;
         r.body.contains("policy_reload_error\":\"")
     })
     .await;
     assert!(reported, "the rejected reload was not reported on /readyz");
-    let ready = send_raw(
-        admin,
-        b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await;
+    let ready = h.admin_get("/readyz").await;
     assert_eq!(
         ready.status, 200,
         "a bad edit must not take the gateway out of service"
@@ -157,12 +143,7 @@ async fn a_broken_edit_is_rejected_and_the_last_good_policy_keeps_serving() {
     assert_eq!(share_status(&h, UNAPPROVED_OU, "still-denied").await, 403);
     // Reported once, not once per periodic check.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let m = send_raw(
-        admin,
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(
         metric(&m, "waguard_policy_reloads_total{result=\"error\"}"),
         Some(1.0),
@@ -171,11 +152,7 @@ async fn a_broken_edit_is_rejected_and_the_last_good_policy_keeps_serving() {
 
     std::fs::write(&rego, &good).unwrap();
     let cleared = wait_for(|| async {
-        let r = send_raw(
-            admin,
-            b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-        )
-        .await;
+        let r = h.admin_get("/readyz").await;
         r.body.contains("\"policy_reload_error\":null")
     })
     .await;
@@ -314,15 +291,11 @@ async fn the_callers_file_reloads_and_a_broken_one_is_rejected() {
         format!("{added}\n[[callers]]\naccess_key_id = \"short\"\n"),
     )
     .unwrap();
-    let admin = h.gateway.admin_addr.unwrap();
     let reported = wait_for(|| async {
-        send_raw(
-            admin,
-            b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-        )
-        .await
-        .body
-        .contains("callers_reload_error\":\"")
+        h.admin_get("/readyz")
+            .await
+            .body
+            .contains("callers_reload_error\":\"")
     })
     .await;
     assert!(reported);
@@ -351,12 +324,7 @@ async fn dry_run_records_would_deny_and_forwards() {
     let d = records.iter().find(|r| r["type"] == "decision").unwrap();
     assert_eq!(d["decision"], "would_deny");
     assert!(d["reasons"][0].as_str().unwrap().contains(UNAPPROVED_OU));
-    let m = send_raw(
-        h.gateway.admin_addr.unwrap(),
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(
         metric(
             &m,

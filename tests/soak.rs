@@ -176,12 +176,7 @@ async fn thousands_of_mixed_requests_all_answered_audited_once_and_nothing_leaks
         forwarded
     );
 
-    let m = send_raw(
-        h.gateway.admin_addr.unwrap(),
-        b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-    )
-    .await
-    .body;
+    let m = h.admin_get("/metrics").await.body;
     assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
     assert_eq!(
         metric(

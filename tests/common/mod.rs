@@ -253,6 +253,12 @@ file = "audit.jsonl"
         app::start(&config, service_credentials()).await.unwrap()
     }
 
+    /// GET on the admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub async fn admin_get(&self, path: &str) -> RawResponse {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        send_raw(self.gateway.admin_addr.unwrap(), req.as_bytes()).await
+    }
+
     /// The official SDK client, pointed at the gateway with a caller key. Retries are off so
     /// each call is exactly one request.
     pub fn client(&self, key: &str, secret: &str) -> aws_sdk_wellarchitected::Client {
