@@ -351,11 +351,13 @@ fn canonical_request(
     Ok(out)
 }
 
-/// Header values are trimmed and runs of spaces collapse to one (SigV4 canonical headers).
+/// Header values are trimmed and runs of spaces collapse to one (SigV4 "Trimall"). Only the
+/// space character: a tab is part of the value, as the AWS signers treat it, so a tab swapped
+/// for a space in transit breaks the signature.
 fn push_collapsed(out: &mut String, v: &str) {
     let mut last_space = false;
-    for c in v.trim_matches(|c| c == ' ' || c == '\t').chars() {
-        if c == ' ' || c == '\t' {
+    for c in v.trim_matches(' ').chars() {
+        if c == ' ' {
             if !last_space {
                 out.push(' ');
             }
@@ -603,6 +605,28 @@ mod tests {
             verify(&parts, b"", &callers(), now).unwrap_err().code(),
             "InvalidSignatureException"
         );
+    }
+
+    #[test]
+    fn header_whitespace_is_canonicalized_like_the_sdk_signers() {
+        // Found by the sigv4 fuzz target: tabs are not spaces.
+        let now = SystemTime::now();
+        let mut parts = signed("GET", "/reviewTemplates", b"", SECRET, now);
+        verify(&parts, b"", &callers(), now).unwrap();
+        let signed_ct = parts.headers["content-type"].clone();
+        parts
+            .headers
+            .insert("content-type", "application/json  ".parse().unwrap());
+        verify(&parts, b"", &callers(), now).expect("trailing spaces are trimmed");
+        parts
+            .headers
+            .insert("content-type", "application/json\t".parse().unwrap());
+        assert!(
+            verify(&parts, b"", &callers(), now).is_err(),
+            "a tab is not trimmed"
+        );
+        parts.headers.insert("content-type", signed_ct);
+        verify(&parts, b"", &callers(), now).unwrap();
     }
 
     #[test]
