@@ -202,7 +202,7 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         let timer = Instant::now();
-        let decision = policy.evaluate(&input);
+        let decision = policy.evaluate_owned(input);
         self.metrics
             .policy_evaluation
             .observe(timer.elapsed().as_secs_f64());
