@@ -546,6 +546,15 @@ impl GatewayProcess {
     /// Starts `waguard serve`, optionally as an unprivileged user (so file permissions apply
     /// even when the tests run as root), and waits until it answers `/healthz`.
     pub async fn start(config: &Path, unprivileged: bool) -> GatewayProcess {
+        Self::spawn(config, unprivileged, false).await
+    }
+
+    /// Like `start`, with the gateway's stdout piped to `child.stdout`.
+    pub async fn start_with_stdout(config: &Path) -> GatewayProcess {
+        Self::spawn(config, false, true).await
+    }
+
+    async fn spawn(config: &Path, unprivileged: bool, pipe_stdout: bool) -> GatewayProcess {
         let text = std::fs::read_to_string(config).unwrap();
         let parsed = Config::parse(config, &text).unwrap();
         let bin = env!("CARGO_BIN_EXE_waguard");
@@ -573,7 +582,11 @@ impl GatewayProcess {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .stdout(if pipe_stdout {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
             .stderr(std::process::Stdio::inherit());
         let child = cmd.spawn().unwrap();
         let p = GatewayProcess {
