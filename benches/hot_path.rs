@@ -172,6 +172,28 @@ fn bench(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    // The same, with a separately compiled policy per thread (no shared reference counts).
+    let own = [
+        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()),
+        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()),
+    ];
+    c.bench_function("policy_decision_2_threads_own_policy", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(2);
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for p in &own {
+                    let (policy, doc) = (p.clone(), doc.clone());
+                    s.spawn(move || {
+                        for _ in 0..per_thread {
+                            black_box(policy.evaluate(&doc));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
 }
 
 criterion_group! {
