@@ -154,23 +154,7 @@ fn bench(c: &mut Criterion) {
     });
     // Decisions on both cores at once: the compiled policy is shared, with no lock.
     c.bench_function("policy_decision_2_threads", |b| {
-        b.iter_custom(|iters| {
-            let per_thread = iters.div_ceil(2);
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    let (policy, doc) = (policy.clone(), doc.clone());
-                    s.spawn(move || {
-                        for _ in 0..per_thread {
-                            black_box(policy.evaluate(&doc));
-                        }
-                    });
-                }
-            });
-            // Wall time for `iters` decisions made by two threads in parallel: criterion's
-            // "time per iteration" is then the inverse of the 2-core throughput.
-            start.elapsed()
-        })
+        b.iter_custom(|iters| two_threads([&policy, &policy], &doc, iters))
     });
     // The same, with a separately compiled policy per thread (no shared reference counts).
     let own = [
@@ -178,22 +162,25 @@ fn bench(c: &mut Criterion) {
         Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()),
     ];
     c.bench_function("policy_decision_2_threads_own_policy", |b| {
-        b.iter_custom(|iters| {
-            let per_thread = iters.div_ceil(2);
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for p in &own {
-                    let (policy, doc) = (p.clone(), doc.clone());
-                    s.spawn(move || {
-                        for _ in 0..per_thread {
-                            black_box(policy.evaluate(&doc));
-                        }
-                    });
+        b.iter_custom(|iters| two_threads([&own[0], &own[1]], &doc, iters))
+    });
+}
+
+/// Wall time for `iters` decisions made by two threads in parallel, so criterion's "time per
+/// iteration" is the inverse of the 2-core throughput.
+fn two_threads(policies: [&Arc<Policy>; 2], doc: &serde_json::Value, iters: u64) -> Duration {
+    let per_thread = iters.div_ceil(2);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for policy in policies {
+            s.spawn(move || {
+                for _ in 0..per_thread {
+                    black_box(policy.evaluate(doc));
                 }
             });
-            start.elapsed()
-        })
+        }
     });
+    start.elapsed()
 }
 
 criterion_group! {
