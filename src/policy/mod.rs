@@ -324,7 +324,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    /// A temporary policy directory holding `files` (path relative to it, content).
+    pub(crate) fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         for (name, text) in files {
             let p = d.path().join(name);

@@ -438,15 +438,7 @@ mod tests {
 
     const REPO_POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
 
-    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let p = d.path().join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        d
-    }
+    use crate::policy::tests::dir_with;
 
     const POLICY: &str = r#"
 package waguard.authz
