@@ -111,6 +111,7 @@ cleanup() {
     else
         rm -rf "$TMP"
     fi
+    [ -n "${SHM:-}" ] && rm -rf "$SHM"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -138,9 +139,9 @@ EOF
 FSYNC_START=$(fsync_probe)
 log "fsync on $(df -T "$TMP" | awk 'NR == 2 {print $2}') (audit file's filesystem): $FSYNC_START"
 
-read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT < <(python3 - <<'EOF'
+read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -215,19 +216,25 @@ wait_port nginx "$UP_PORT" "$NGINX_PID" && wait_port nginx "$PROXY_PORT" "$NGINX
 log "nginx: fast upstream 127.0.0.1:$UP_PORT, plain proxy 127.0.0.1:$PROXY_PORT"
 
 # ---------------------------------------------------------------- waguard
+# Laid out as the Helm chart does: the callers file on its own (a Secret mount) and the audit
+# log on its own volume.
 CALLER_KEY=AKWGBENCHPAYMENTS01
 CALLER_SECRET=bench-payments-secret-0001
-cat >"$TMP/callers.toml" <<EOF
+mkdir -p "$TMP/etc" "$TMP/audit"
+cat >"$TMP/etc/callers.toml" <<EOF
 [[callers]]
 access_key_id = "$CALLER_KEY"
 secret_access_key = "$CALLER_SECRET"
 principal = "bench@example.com"
 team = "payments"
 EOF
-cat >"$TMP/waguard.toml" <<EOF
+start_gateway() { # name port admin_port audit_file; sets LAST_PID
+    local dir="$TMP/$1" pid
+    mkdir -p "$dir"
+    cat >"$dir/waguard.toml" <<EOF
 [server]
-listen = "127.0.0.1:$GW_PORT"
-admin_listen = "127.0.0.1:$ADMIN_PORT"
+listen = "127.0.0.1:$2"
+admin_listen = "127.0.0.1:$3"
 shutdown_grace = 2
 
 [upstream]
@@ -238,34 +245,39 @@ allowed_regions = ["us-east-1"]
 dir = "$ROOT/policies"
 
 [callers]
-file = "callers.toml"
+file = "$TMP/etc/callers.toml"
 
 [audit]
-file = "audit.jsonl"
+file = "$4"
 EOF
-env -u AWS_SESSION_TOKEN -u AWS_PROFILE -u AWS_ROLE_ARN -u AWS_WEB_IDENTITY_TOKEN_FILE \
-    -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
-    AWS_ACCESS_KEY_ID=AKWGBENCHSERVICE001 AWS_SECRET_ACCESS_KEY=bench-service-secret-0001 \
-    AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-    "$BIN" serve --config "$TMP/waguard.toml" 2>"$TMP/waguard.log" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-wait_port waguard "$GW_PORT" "$GW_PID" || die "waguard did not start: $(tail -5 "$TMP/waguard.log")"
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null && break
-    sleep 0.1
-done
-curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null ||
-    die "waguard not ready: $(tail -5 "$TMP/waguard.log")"
-log "waguard $("$BIN" --version | awk '{print $2}') (pid $GW_PID) on 127.0.0.1:$GW_PORT -> http://127.0.0.1:$UP_PORT"
+    env -u AWS_SESSION_TOKEN -u AWS_PROFILE -u AWS_ROLE_ARN -u AWS_WEB_IDENTITY_TOKEN_FILE \
+        -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+        AWS_ACCESS_KEY_ID=AKWGBENCHSERVICE001 AWS_SECRET_ACCESS_KEY=bench-service-secret-0001 \
+        AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+        "$BIN" serve --config "$dir/waguard.toml" 2>"$dir/waguard.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_port "$1" "$2" "$pid" || die "$1 did not start: $(tail -5 "$dir/waguard.log")"
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$3/readyz" >/dev/null && break
+        sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$3/readyz" >/dev/null ||
+        die "$1 not ready: $(tail -5 "$dir/waguard.log")"
+    log "$1 $("$BIN" --version | awk '{print $2}') (pid $pid) on 127.0.0.1:$2 -> http://127.0.0.1:$UP_PORT, audit $4"
+    LAST_PID=$pid
+}
+AUDIT_FILE="$TMP/audit/audit.jsonl"
+start_gateway waguard "$GW_PORT" "$ADMIN_PORT" "$AUDIT_FILE"
+GW_PID=$LAST_PID
 
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 RSS_START=$(rss_kib "$GW_PID" VmRSS)
 
 # ---------------------------------------------------------------- the signed request
-sign() { # fresh signature: SigV4 allows replay for 5 minutes, a phase takes ~15 s
+sign() { # [port]: fresh signature: SigV4 allows replay for 5 minutes, a phase takes ~15 s
     BENCH_ACCESS_KEY_ID=$CALLER_KEY BENCH_SECRET_ACCESS_KEY=$CALLER_SECRET \
-        python3 "$BENCH/sign.py" "127.0.0.1:$GW_PORT" "$TMP/req" || die "signing failed"
+        python3 "$BENCH/sign.py" "127.0.0.1:${1:-$GW_PORT}" "$TMP/req" || die "signing failed"
 }
 sign
 check() { # name port: one request, must be 200 with a ShareId
@@ -273,7 +285,7 @@ check() { # name port: one request, must be 200 with a ShareId
     out=$(python3 "$BENCH/clients.py" once 127.0.0.1 "$2" "$TMP/req.http" 2>&1) ||
         die "$1: request failed: $out"
     [ "$(head -1 <<<"$out")" = 200 ] && grep -q "\"ShareId\"" <<<"$out" ||
-        die "$1: expected 200 with a ShareId, got: $out$( [ "$1" = waguard ] && printf '\n--- waguard log:\n%s' "$(tail -3 "$TMP/waguard.log")")"
+        die "$1: expected 200 with a ShareId, got: $out$( [ -f "$TMP/$1/waguard.log" ] && printf '\n--- %s log:\n%s' "$1" "$(tail -3 "$TMP/$1/waguard.log")")"
     log "$1: sample answer ok: $(tail -1 <<<"$out")"
 }
 check direct "$UP_PORT"
@@ -344,12 +356,12 @@ EOF
 }
 
 # The gateway's own histograms (sum, count over all label sets) around the waguard phase.
-hist() {
-    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" |
+hist() { # metric admin_port
+    curl -sf "http://127.0.0.1:$2/metrics" |
         awk -v m="$1" 'index($1, m "_sum") == 1 {s += $2} index($1, m "_count") == 1 {c += $2} END {printf "%.9f %d\n", s, c}'
 }
-HISTS="waguard_request_duration_seconds waguard_upstream_duration_seconds waguard_policy_evaluation_duration_seconds"
-hist_snapshot() { for h in $HISTS; do echo "$h $(hist "$h")"; done; }
+HISTS="waguard_request_duration_seconds waguard_upstream_duration_seconds waguard_policy_evaluation_duration_seconds waguard_audit_wait_duration_seconds"
+hist_snapshot() { for h in $HISTS; do echo "$h $(hist "$h" "${1:-$ADMIN_PORT}")"; done; }
 hist_mean_us() { # metric before-file after-file
     awk -v m="$1" '$1 == m {if (NR == FNR) {s0 = $2; c0 = $3} else {s1 = $2; c1 = $3}}
         END {if (c1 > c0) printf "%.0f", (s1 - s0) / (c1 - c0) * 1e6; else print "n/a"}' "$2" "$3"
@@ -404,6 +416,35 @@ fi
 
 RSS_AFTER_LOAD=$(rss_kib "$GW_PID" VmRSS)
 HWM_AFTER_LOAD=$(rss_kib "$GW_PID" VmHWM)
+
+# ---------------------------------------------------------------- the same, without the disk
+# A second gateway whose audit file is on tmpfs (fsync returns at once) separates what the
+# disk costs from what the gateway itself adds. Not a deployment option: tmpfs is not durable.
+SHM=
+if [ "$(df -T /dev/shm 2>/dev/null | awk 'NR == 2 {print $2}')" = tmpfs ]; then
+    SHM=$(mktemp -d /dev/shm/waguard-bench.XXXXXX)
+fi
+if [ -n "$SHM" ]; then
+    start_gateway waguard-tmpfs "$GW2_PORT" "$ADMIN2_PORT" "$SHM/audit.jsonl"
+    GW2_PID=$LAST_PID
+    sign "$GW2_PORT"
+    check waguard-tmpfs "$GW2_PORT"
+    WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 5s -s "$TMP/req.lua" \
+        "http://127.0.0.1:$GW2_PORT" >"$TMP/wrk-warmup-tmpfs.txt" 2>&1 || die "warm-up tmpfs failed"
+    run_wrk sat_tmpfs "$GW2_PORT" "$THREADS" "$CONNS" "$DURATION"
+    sign "$GW2_PORT"
+    hist_snapshot "$ADMIN2_PORT" >"$TMP/hist2-before"
+    if [ "$RATE_TOOL" = oha ]; then
+        run_oha rate_tmpfs "$GW2_PORT"
+    else
+        run_wrk rate_tmpfs "$GW2_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
+    fi
+    hist_snapshot "$ADMIN2_PORT" >"$TMP/hist2-after"
+    kill -TERM "$GW2_PID" 2>/dev/null || true
+    wait "$GW2_PID" 2>/dev/null || true
+else
+    log "no tmpfs at /dev/shm: skipping the audit-on-tmpfs phases"
+fi
 
 # ---------------------------------------------------------------- idle connections
 log "opening $IDLE_CONNS idle keep-alive connections (one signed request each)"
@@ -469,13 +510,20 @@ fi
 # ---------------------------------------------------------------- gateway's own view
 FSYNC_END=$(fsync_probe)
 METRICS=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^waguard_(requests_total|upstream_requests_total|audit_write_failures_total)' || true)
-AUDIT_RECORDS=$(wc -l <"$TMP/audit.jsonl")
-AUDIT_DECISIONS=$(grep -c '"type":"decision"' "$TMP/audit.jsonl" || true)
-AUDIT_OUTCOMES=$(grep -c '"type":"outcome"' "$TMP/audit.jsonl" || true)
+AUDIT_RECORDS=$(wc -l <"$AUDIT_FILE")
+AUDIT_DECISIONS=$(grep -c '"type":"decision"' "$AUDIT_FILE" || true)
+AUDIT_OUTCOMES=$(grep -c '"type":"outcome"' "$AUDIT_FILE" || true)
 GW_REQ_MEAN=$(hist_mean_us waguard_request_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
 GW_UP_MEAN=$(hist_mean_us waguard_upstream_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
 GW_POLICY_MEAN=$(hist_mean_us waguard_policy_evaluation_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
-if AUDIT_VERIFY=$(timeout 60 "$BIN" audit verify "$TMP/audit.jsonl" 2>&1); then :; else
+GW_AUDIT_MEAN=$(hist_mean_us waguard_audit_wait_duration_seconds "$TMP/hist-before" "$TMP/hist-after")
+if [ -n "$SHM" ]; then
+    GW2_REQ_MEAN=$(hist_mean_us waguard_request_duration_seconds "$TMP/hist2-before" "$TMP/hist2-after")
+    GW2_UP_MEAN=$(hist_mean_us waguard_upstream_duration_seconds "$TMP/hist2-before" "$TMP/hist2-after")
+    GW2_POLICY_MEAN=$(hist_mean_us waguard_policy_evaluation_duration_seconds "$TMP/hist2-before" "$TMP/hist2-after")
+    GW2_AUDIT_MEAN=$(hist_mean_us waguard_audit_wait_duration_seconds "$TMP/hist2-before" "$TMP/hist2-after")
+fi
+if AUDIT_VERIFY=$(timeout 60 "$BIN" audit verify "$AUDIT_FILE" 2>&1); then :; else
     FAILED+=("audit verify: $AUDIT_VERIFY")
 fi
 AUDIT_VERIFY=${AUDIT_VERIFY//$TMP\//}
@@ -524,6 +572,10 @@ $(row rate_direct "direct to upstream, $RATE req/s" "$RATE_NOTE")
 $(row rate_nginx "nginx plain proxy, $RATE req/s" "same")
 $(row rate_waguard "waguard, $RATE req/s" "same")
 EOF
+    if [ -n "$SHM" ]; then
+        row sat_tmpfs "waguard, audit on tmpfs, saturated" "as waguard, saturated; audit file in /dev/shm (fsync costs nothing)"
+        row rate_tmpfs "waguard, audit on tmpfs, $RATE req/s" "same, at $RATE req/s"
+    fi
     if [ "$RUN_PY" = 1 ]; then
         row py_direct "direct to upstream, $RATE req/s (python)" "python asyncio open loop, 32 conns, 10 s, latency from due time"
         row py_waguard "waguard, $RATE req/s (python)" "same"
@@ -536,7 +588,14 @@ EOF
         echo "- added latency, open-loop cross-check (python): p50 $(diff_ms "${R[py_waguard.p50_us]}" "${R[py_direct.p50_us]}"), p99 $(diff_ms "${R[py_waguard.p99_us]}" "${R[py_direct.p99_us]}"), p99.9 $(diff_ms "${R[py_waguard.p999_us]}" "${R[py_direct.p999_us]}") (client's own send lateness p99: ${R[py_waguard.late_p99_us]} us)"
     fi
     cat <<EOF
-- gateway's own histograms during the waguard $RATE req/s phase (means): request received → response head ${GW_REQ_MEAN} µs, of which upstream ${GW_UP_MEAN} µs and policy evaluation ${GW_POLICY_MEAN} µs
+- gateway's own histograms during the waguard $RATE req/s phase (means): request received → response head ${GW_REQ_MEAN} µs, of which waiting for the audit fsync ${GW_AUDIT_MEAN} µs, upstream ${GW_UP_MEAN} µs, policy evaluation ${GW_POLICY_MEAN} µs
+EOF
+    if [ -n "$SHM" ]; then
+        cat <<EOF
+- **without the disk** (audit on tmpfs) at $RATE req/s: added p50 $(diff_ms "${R[rate_tmpfs.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_tmpfs.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_tmpfs.p999_us]}" "${R[rate_direct.p999_us]}"); gateway's histograms: request ${GW2_REQ_MEAN} µs, audit hand-off ${GW2_AUDIT_MEAN} µs, upstream ${GW2_UP_MEAN} µs, policy ${GW2_POLICY_MEAN} µs; saturated $(awk -v a="${R[sat_tmpfs.rps]}" -v b="${R[sat_nginx.rps]}" 'BEGIN {printf "%.0f%%", 100 * a / b}') of nginx (${R[sat_tmpfs.rps]} req/s)
+EOF
+    fi
+    cat <<EOF
 - **saturated throughput, waguard / nginx plain proxy: $RATIO** (${R[sat_waguard.rps]} vs ${R[sat_nginx.rps]} req/s)
 - **RSS** of the waguard process: $(mib "$RSS_START") at start; after the load phases $(mib "$RSS_AFTER_LOAD"), peak (VmHWM) $(mib "$HWM_AFTER_LOAD"); **with $IDLE_OPEN open idle connections $(mib "$RSS_IDLE")** (peak $(mib "$HWM_IDLE"))
 - gateway counters (/metrics) at the end; audit file: $AUDIT_RECORDS records ($AUDIT_DECISIONS decision, $AUDIT_OUTCOMES outcome), \`waguard audit verify\`: ${AUDIT_VERIFY//$'\n'/ }

@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
     let now = time::OffsetDateTime::now_utc();
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
-    assert!(policy.evaluate(&doc).allow);
+    assert!(policy.evaluate_input(doc.clone()).allow);
     let service = Credentials::new(
         "AKWGSERVICE00000001",
         "service-secret-0001",
@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("policy_decision", |b| {
-        b.iter(|| policy.evaluate(black_box(&doc)))
+        b.iter(|| policy.evaluate_input(black_box(doc.clone())))
     });
     let sign_out = || {
         waguard::upstream::sign_headers(
@@ -139,7 +139,7 @@ fn bench(c: &mut Criterion) {
             let routed = route("POST", PATH, None).unwrap();
             let validated = validate(&routed, &parts.method, &parts.headers, BODY).unwrap();
             let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
-            assert!(policy.evaluate(&doc).allow);
+            assert!(policy.evaluate_input(doc).allow);
             sign_out()
         })
     });
@@ -159,14 +159,14 @@ fn bench(c: &mut Criterion) {
 
 /// Wall time for `iters` decisions made by two threads in parallel, so criterion's "time per
 /// iteration" is the inverse of the 2-core throughput.
-fn two_threads(policies: [&Arc<Policy>; 2], doc: &serde_json::Value, iters: u64) -> Duration {
+fn two_threads(policies: [&Arc<Policy>; 2], doc: &regorus::Value, iters: u64) -> Duration {
     let per_thread = iters.div_ceil(2);
     let start = Instant::now();
     std::thread::scope(|s| {
         for policy in policies {
             s.spawn(move || {
                 for _ in 0..per_thread {
-                    black_box(policy.evaluate(doc));
+                    black_box(policy.evaluate_input(doc.clone()));
                 }
             });
         }

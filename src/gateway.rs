@@ -22,7 +22,7 @@ use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::operation::{self, Access, Routed};
 use crate::policy::{self, Decision, Policy};
-use crate::upstream::{Outbound, Upstream};
+use crate::upstream::{Outbound, Prepared, Upstream};
 use crate::validate::{self, Validated};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -202,7 +202,7 @@ impl Gateway {
             OffsetDateTime::now_utc(),
         );
         let timer = Instant::now();
-        let decision = policy.evaluate_owned(input);
+        let decision = policy.evaluate_input(input);
         self.metrics
             .policy_evaluation
             .observe(timer.elapsed().as_secs_f64());
@@ -229,8 +229,18 @@ impl Gateway {
                 decision.reasons.join("; ")
             )));
         }
-        // The decision to forward is on disk before anything leaves.
-        if let Err(e) = self.audit.append(record).await {
+        // The decision to forward is on disk before anything leaves. The request for AWS is
+        // signed while the writer fsyncs, and sent only once the record is durable.
+        let submitted = self.audit.submit(record);
+        let waiting = Instant::now();
+        let out = outbound(&parts, &auth.region, body);
+        let (prepared, (durable, waited)) =
+            tokio::join!(self.upstream.prepare(out.clone()), async {
+                let durable = submitted.durable().await;
+                (durable, waiting.elapsed())
+            });
+        self.metrics.audit_wait.observe(waited.as_secs_f64());
+        if let Err(e) = durable {
             match self.settings.audit_on_failure {
                 AuditFailure::FailClosed => {
                     return Err(GatewayError::AuditUnavailable(format!(
@@ -242,43 +252,37 @@ impl Gateway {
                 }
             }
         }
-        let token = validated.client_request_token.as_deref();
-        self.forward(ctx, &routed, token, &auth, &parts, body).await
+        // A request that never reached AWS (connection refused or reset before an answer) is
+        // retried when repeating it cannot do anything twice: reads, and writes that carry a
+        // ClientRequestToken, which AWS de-duplicates.
+        let retry_safe =
+            routed.spec.access == Access::Read || validated.client_request_token.is_some();
+        self.forward(ctx, &routed, retry_safe, out, prepared).await
     }
 
-    /// Sends an approved request to AWS and relays the answer.
+    /// Sends an approved request to AWS and relays the answer. `first` is `out` already signed
+    /// for the first attempt; a retry signs it again. Timeouts are not retried: the first
+    /// attempt may still be in flight.
     async fn forward(
         &self,
         ctx: &RequestContext,
         routed: &Routed,
-        client_request_token: Option<&str>,
-        auth: &Authenticated,
-        parts: &Parts,
-        body: Bytes,
+        retry_safe: bool,
+        out: Outbound<'_>,
+        first: Result<Prepared, GatewayError>,
     ) -> Result<Response<Body>, GatewayError> {
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
         let sent = Instant::now();
-        // A request that never reached AWS (connection refused or reset before an answer) is
-        // retried when repeating it cannot do anything twice: reads, and writes that carry a
-        // ClientRequestToken, which AWS de-duplicates. Timeouts are not retried: the first
-        // attempt may still be in flight.
-        let retry_safe = routed.spec.access == Access::Read || client_request_token.is_some();
         let mut attempt = 1;
+        let mut first = Some(first);
         let result = loop {
-            let result = self
-                .upstream
-                .send(Outbound {
-                    method: &parts.method,
-                    path_and_query,
-                    region: &auth.region,
-                    headers: &parts.headers,
-                    body: body.clone(),
-                })
-                .await;
+            let prepared = match first.take() {
+                Some(p) => p,
+                None => self.upstream.prepare(out.clone()).await,
+            };
+            let result = match prepared {
+                Ok(request) => self.upstream.dispatch(request).await,
+                Err(e) => Err(e),
+            };
             match result {
                 Err(GatewayError::UpstreamUnavailable(ref e))
                     if retry_safe && attempt < UPSTREAM_ATTEMPTS =>
@@ -448,6 +452,21 @@ impl Gateway {
         });
         // The decision was durable before forwarding; the outcome need not hold up the answer.
         self.audit.record(record);
+    }
+}
+
+/// What [`Upstream::prepare`] needs of a request: exactly the bytes that were decided on.
+fn outbound<'a>(parts: &'a Parts, region: &'a str, body: Bytes) -> Outbound<'a> {
+    Outbound {
+        method: &parts.method,
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+        region,
+        headers: &parts.headers,
+        body,
     }
 }
 

@@ -211,9 +211,16 @@ impl Reloader {
     }
 
     fn start_watcher(&self, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+        let relevant = Relevance {
+            policy_dir: self.policy_dir.clone(),
+            callers_dir: self.callers_file.parent().map(Path::to_path_buf),
+            callers_name: self.callers_file.file_name().map(|n| n.to_os_string()),
+        };
         let mut watcher = match notify::recommended_watcher(
-            move |res: notify::Result<notify::Event>| {
-                if res.is_ok() {
+            move |res: notify::Result<notify::Event>| match res {
+                Ok(event) if !event.paths.iter().any(|p| relevant.matters(p)) => {}
+                // Errors (such as an overflowed event queue) may hide a change: check.
+                _ => {
                     let _ = tx.send(());
                 }
             },
@@ -234,5 +241,53 @@ impl Reloader {
             tracing::warn!(error = %e, dir = %parent.display(), "cannot watch the callers file's folder");
         }
         Some(watcher)
+    }
+}
+
+/// Which file events can change what is loaded. The callers file's folder is watched whole (a
+/// replaced file or a Kubernetes Secret swap is only seen there), but other files in it, such
+/// as an audit log written on every request, must not wake the reloader.
+struct Relevance {
+    policy_dir: PathBuf,
+    callers_dir: Option<PathBuf>,
+    callers_name: Option<std::ffi::OsString>,
+}
+
+impl Relevance {
+    fn matters(&self, path: &Path) -> bool {
+        if path.starts_with(&self.policy_dir) {
+            return true;
+        }
+        let Some(name) = path.file_name() else {
+            return true;
+        };
+        if self.callers_dir.as_deref() != path.parent() {
+            return true;
+        }
+        // `..data`, `..data_tmp`, `..2026_11_26_...`: the ConfigMap/Secret atomic swap.
+        Some(name) == self.callers_name.as_deref() || name.as_encoded_bytes().starts_with(b"..")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_writes_beside_the_callers_file_do_not_wake_the_reloader() {
+        let r = Relevance {
+            policy_dir: PathBuf::from("/etc/waguard/policies"),
+            callers_dir: Some(PathBuf::from("/etc/waguard")),
+            callers_name: Some("callers.toml".into()),
+        };
+        assert!(!r.matters(Path::new("/etc/waguard/audit.jsonl")));
+        assert!(!r.matters(Path::new("/etc/waguard/audit.jsonl.000000000042")));
+        assert!(r.matters(Path::new("/etc/waguard/callers.toml")));
+        assert!(r.matters(Path::new("/etc/waguard/..data")));
+        assert!(r.matters(Path::new("/etc/waguard/..2026_11_26_10_00_00.123")));
+        assert!(r.matters(Path::new("/etc/waguard/policies/waguard/authz.rego")));
+        assert!(r.matters(Path::new("/etc/waguard/policies/..data")));
+        // Anything outside the two watched places is unexpected: check rather than miss it.
+        assert!(r.matters(Path::new("/elsewhere/file")));
     }
 }

@@ -150,6 +150,7 @@ pub struct Upstream {
 }
 
 /// A request ready to leave: what AWS will see, minus the signature.
+#[derive(Clone)]
 pub struct Outbound<'a> {
     pub method: &'a http::Method,
     /// Raw path and query exactly as received (already percent-encoded).
@@ -157,6 +158,13 @@ pub struct Outbound<'a> {
     pub region: &'a str,
     pub headers: &'a HeaderMap,
     pub body: Bytes,
+}
+
+/// A signed request ready for AWS (see [`Upstream::prepare`]).
+pub struct Prepared {
+    request: Request<Full<Bytes>>,
+    /// The base URL, for error messages.
+    base: String,
 }
 
 impl Upstream {
@@ -219,9 +227,8 @@ impl Upstream {
         }
     }
 
-    /// Signs the request with the service credentials and sends it; returns the response head
-    /// and its body stream.
-    pub async fn send(&self, out: Outbound<'_>) -> Result<Response<Incoming>, GatewayError> {
+    /// Builds the request for AWS and signs it with the service credentials; nothing is sent.
+    pub async fn prepare(&self, out: Outbound<'_>) -> Result<Prepared, GatewayError> {
         let creds = self.credentials.get().await?;
         let base = self.endpoint_for(out.region);
         let url = format!("{base}{}", out.path_and_query);
@@ -255,14 +262,19 @@ impl Upstream {
             headers.insert(name, value);
         }
 
-        let mut req = Request::builder()
+        let mut request = Request::builder()
             .method(out.method.clone())
             .uri(uri)
             .body(Full::new(out.body))
             .map_err(|e| GatewayError::Internal(format!("building upstream request: {e}")))?;
-        *req.headers_mut() = headers;
+        *request.headers_mut() = headers;
+        Ok(Prepared { request, base })
+    }
 
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+    /// Sends a prepared request; returns the response head and its body stream.
+    pub async fn dispatch(&self, prepared: Prepared) -> Result<Response<Incoming>, GatewayError> {
+        let Prepared { request, base } = prepared;
+        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
             Err(_) => Err(GatewayError::UpstreamTimeout(format!(
                 "Well-Architected at {base} did not answer within {}s",
                 self.timeout.as_secs_f64()

@@ -187,17 +187,20 @@ async fn thousands_of_mixed_requests_all_answered_audited_once_and_nothing_leaks
     );
 
     // Each round's SDK clients are dropped with their connections (both ends live in this
-    // process); the second round must end with no more descriptors than the first.
+    // process). The gateway's pool of idle upstream connections may have grown in round 2, up
+    // to one connection per concurrent worker (two descriptors each, the simulated upstream
+    // being in this process too); a leak per request would be hundreds.
+    let allowed_growth = 2 * WORKERS + 4;
     let mut fds_after = open_fds();
     for _ in 0..20 {
-        if fds_after <= fds_after_first + 4 {
+        if fds_after <= fds_after_first + allowed_growth {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         fds_after = open_fds();
     }
     assert!(
-        fds_after <= fds_after_first + 4,
+        fds_after <= fds_after_first + allowed_growth,
         "file descriptors leaked: {fds_after_first} after round 1, {fds_after} after round 2"
     );
     // The second round (as many requests as the first) must not grow memory noticeably. The

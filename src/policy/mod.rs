@@ -275,13 +275,12 @@ impl Policy {
 
     /// Decides on an input document. Undefined results, wrong shapes and errors all deny.
     pub fn evaluate(&self, input: &Value) -> Decision {
-        self.evaluate_owned(input.clone())
+        self.evaluate_input(regorus::Value::from(input.clone()))
     }
 
-    /// Like [`Policy::evaluate`], consuming the input (the request path has no further use
-    /// for it, and cloning it costs a few microseconds).
-    pub fn evaluate_owned(&self, input: Value) -> Decision {
-        match self.compiled.eval_with_input(regorus::Value::from(input)) {
+    /// Decides on an input document already in the engine's form (see [`input::build`]).
+    pub fn evaluate_input(&self, input: regorus::Value) -> Decision {
+        match self.compiled.eval_with_input(input) {
             Ok(result) => decision_from_value(&result),
             Err(e) => Decision::deny(format!("policy evaluation failed: {e}")),
         }

@@ -790,7 +790,7 @@ test_helper(x) := x == 1
             }
             let m: http::Method = method.parse().unwrap();
             let validated = validate(&routed, &m, &headers, body.as_bytes()).unwrap();
-            input::build(
+            let doc = input::build(
                 &auth,
                 &routed,
                 &validated,
@@ -798,7 +798,8 @@ test_helper(x) := x == 1
                 path,
                 ip.parse::<IpAddr>().unwrap(),
                 datetime!(2026-11-26 10:00:00 UTC),
-            )
+            );
+            serde_json::to_value(doc).unwrap()
         }
 
         #[test]
