@@ -19,6 +19,10 @@ use waguard::operation::route;
 use waguard::policy::{Policy, input};
 use waguard::validate::validate;
 
+/// The allocator the `waguard` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY: &str = "AKWGBENCHCALLER0001";
 const SECRET: &str = "bench-caller-secret-0001";
 const PATH: &str = "/templates/shares/arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Areview-template%2F0123456789abcdef0123456789abcdef";
@@ -155,6 +159,26 @@ fn bench(c: &mut Criterion) {
     c.bench_function("policy_decision_2_threads_own_policy", |b| {
         b.iter_custom(|iters| two_threads([&own[0], &own[1]], &doc, iters))
     });
+    // One decision after the thread slept 1 ms, as a gateway worker does between requests at
+    // 1,000 req/s: what the policy costs with cold caches (only the decision is timed).
+    let mut after_idle = c.benchmark_group("after_idle");
+    after_idle
+        .sample_size(10)
+        .measurement_time(Duration::from_millis(300))
+        .warm_up_time(Duration::from_millis(100));
+    after_idle.bench_function("policy_decision_after_1ms_idle", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(Duration::from_millis(1));
+                let start = Instant::now();
+                black_box(policy.evaluate_input(doc.clone()));
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    after_idle.finish();
 }
 
 /// Wall time for `iters` decisions made by two threads in parallel, so criterion's "time per
