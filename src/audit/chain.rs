@@ -28,15 +28,28 @@ impl ChainHead {
     }
 
     /// Adds `seq` and `prev_hash` to a record and returns its line (without newline) and the
-    /// head after it.
+    /// head after it. The two come first in the line; the record is serialized as it is, not
+    /// copied (the writer thread seals every record).
     pub fn seal(&self, record: &Value) -> Result<(Vec<u8>, ChainHead), String> {
         let Value::Object(map) = record else {
             return Err("audit records must be JSON objects".into());
         };
-        let mut map = map.clone();
-        map.insert("seq".into(), Value::from(self.next_seq));
-        map.insert("prev_hash".into(), Value::from(self.last_hash.clone()));
-        let line = serde_json::to_vec(&Value::Object(map)).map_err(|e| e.to_string())?;
+        if map.contains_key("seq") || map.contains_key("prev_hash") {
+            return Err("audit records must not carry seq or prev_hash".into());
+        }
+        let mut line = Vec::with_capacity(512);
+        line.extend_from_slice(b"{\"seq\":");
+        line.extend_from_slice(self.next_seq.to_string().as_bytes());
+        line.extend_from_slice(b",\"prev_hash\":");
+        serde_json::to_writer(&mut line, &self.last_hash).map_err(|e| e.to_string())?;
+        if map.is_empty() {
+            line.push(b'}');
+        } else {
+            // `{"a":...}` continues the line as `,"a":...}`.
+            let start = line.len();
+            serde_json::to_writer(&mut line, record).map_err(|e| e.to_string())?;
+            line[start] = b',';
+        }
         let next = ChainHead {
             next_seq: self.next_seq + 1,
             last_hash: line_hash(&line),
@@ -193,6 +206,28 @@ pub fn recover_head(bytes: &[u8]) -> Result<(Option<ChainHead>, usize), String> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_sealed_line_is_the_record_with_seq_and_prev_hash_first() {
+        let head = ChainHead::genesis();
+        let record = json!({"type": "decision", "reasons": ["a \"quoted\" reason"], "n": 1});
+        let (line, next) = head.seal(&record).unwrap();
+        let text = String::from_utf8(line.clone()).unwrap();
+        assert!(text.starts_with("{\"seq\":0,\"prev_hash\":\""), "{text}");
+        let mut parsed: Value = serde_json::from_slice(&line).unwrap();
+        let fields = parsed.as_object_mut().unwrap();
+        assert_eq!(fields.remove("seq"), Some(json!(0)));
+        assert_eq!(fields.remove("prev_hash"), Some(json!(GENESIS)));
+        assert_eq!(parsed, record);
+        assert_eq!(next.next_seq, 1);
+        assert_eq!(next.last_hash, line_hash(&line));
+        let (empty, _) = next.seal(&json!({})).unwrap();
+        let empty: Value = serde_json::from_slice(&empty).unwrap();
+        assert_eq!(empty["seq"], 1);
+        assert!(head.seal(&json!({"seq": 7})).is_err());
+        assert!(head.seal(&json!({"prev_hash": "x"})).is_err());
+        assert!(head.seal(&json!(["not", "an", "object"])).is_err());
+    }
 
     fn chain(n: usize) -> Vec<u8> {
         let mut head = ChainHead::genesis();
