@@ -140,6 +140,12 @@ async fn decisions_are_audited_and_counted_exactly() {
         Some(3.0)
     );
     assert_eq!(metric(&m, "waguard_audit_write_failures_total"), Some(0.0));
+    // Only the allowed request waited for its decision record to reach the disk.
+    assert_eq!(
+        metric(&m, "waguard_audit_wait_duration_seconds_count"),
+        Some(1.0)
+    );
+    assert!(metric(&m, "waguard_audit_wait_duration_seconds_sum").unwrap() > 0.0);
     assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
     let revision = h.gateway.gateway.policy.load().revision().to_string();
     assert_eq!(
