@@ -78,6 +78,7 @@ impl Admin {
             "policy_revision": gw.policy.load().revision(),
             "policy_reload_error": reload.policy_error,
             "callers_reload_error": reload.callers_error,
+            "tls_reload_error": reload.tls_error,
         });
         let status = if problems.is_empty() {
             StatusCode::OK

@@ -17,7 +17,7 @@ use crate::gateway::{Gateway, Settings};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, PolicyError};
 use crate::reload::Reloader;
-use crate::server::{self, Limits, TlsSetupError};
+use crate::server::{self, Limits, TlsCertificate, TlsSetupError};
 use crate::upstream::{ServiceCredentials, Upstream, UpstreamSetupError};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +90,13 @@ pub async fn start(
         failures: Some(metrics.audit_write_failures.clone()),
     })?;
     let upstream = Upstream::new(&config.upstream, credentials)?;
-    let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
-        (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
+    let certificate = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(Arc::new(TlsCertificate::load(cert, key)?)),
         _ => None,
+    };
+    let tls = match &certificate {
+        Some(c) => Some(server::tls_acceptor(c.clone())?),
+        None => None,
     };
     tracing::info!(
         callers = callers.len(),
@@ -119,6 +123,7 @@ pub async fn start(
         gateway.clone(),
         config.policy.dir.clone(),
         config.callers.file.clone(),
+        certificate,
     ));
 
     let listener = bind(config.server.listen).await?;

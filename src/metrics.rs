@@ -34,6 +34,7 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     pub policy_reloads: IntCounterVec,
     pub callers_reloads: IntCounterVec,
+    pub tls_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -106,6 +107,13 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let tls_reloads = IntCounterVec::new(
+            Opts::new(
+                "waguard_tls_reloads_total",
+                "TLS certificate reloads by result",
+            ),
+            &["result"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("waguard_build_info", "Build information (value 1)"),
             &["version"],
@@ -125,10 +133,12 @@ impl Metrics {
         registry.register(Box::new(policy_info.clone()))?;
         registry.register(Box::new(policy_reloads.clone()))?;
         registry.register(Box::new(callers_reloads.clone()))?;
+        registry.register(Box::new(tls_reloads.clone()))?;
         registry.register(Box::new(build_info))?;
         for result in ["success", "error"] {
             policy_reloads.with_label_values(&[result]);
             callers_reloads.with_label_values(&[result]);
+            tls_reloads.with_label_values(&[result]);
         }
         Ok(Metrics {
             registry,
@@ -143,6 +153,7 @@ impl Metrics {
             policy_info,
             policy_reloads,
             callers_reloads,
+            tls_reloads,
         })
     }
 

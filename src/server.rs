@@ -3,16 +3,19 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
@@ -51,8 +54,41 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// A TLS acceptor from PEM certificate chain and key files, offering h2 and http/1.1.
-pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsSetupError> {
+/// The gateway's TLS certificate and key, read from PEM files and swapped in place when the
+/// files change (cert-manager renewals; see `reload`): each handshake uses the current one,
+/// connections already open keep theirs.
+#[derive(Debug)]
+pub struct TlsCertificate {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl TlsCertificate {
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<TlsCertificate, TlsSetupError> {
+        Ok(TlsCertificate {
+            cert_file: cert_file.to_path_buf(),
+            key_file: key_file.to_path_buf(),
+            current: ArcSwap::from_pointee(load_certified_key(cert_file, key_file)?),
+        })
+    }
+
+    /// Reads the files again. On success new handshakes use them; on failure (unreadable, not
+    /// PEM, key not matching the certificate) the current certificate stays.
+    pub fn reload(&self) -> Result<(), TlsSetupError> {
+        let key = load_certified_key(&self.cert_file, &self.key_file)?;
+        self.current.store(Arc::new(key));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for TlsCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+fn load_certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, TlsSetupError> {
     let file_err = |p: &Path, m: String| TlsSetupError::File {
         path: p.display().to_string(),
         message: m,
@@ -66,14 +102,27 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Tl
     }
     let key =
         PrivateKeyDer::from_pem_file(key_file).map_err(|e| file_err(key_file, e.to_string()))?;
+    // Also checks that the key belongs to the certificate.
+    CertifiedKey::from_der(certs, key, &rustls::crypto::aws_lc_rs::default_provider()).map_err(
+        |e| {
+            TlsSetupError::Config(format!(
+                "{} with {}: {e}",
+                cert_file.display(),
+                key_file.display()
+            ))
+        },
+    )
+}
+
+/// A TLS acceptor serving `certificate`, offering h2 and http/1.1.
+pub fn tls_acceptor(certificate: Arc<TlsCertificate>) -> Result<TlsAcceptor, TlsSetupError> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| TlsSetupError::Config(e.to_string()))?
     .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| TlsSetupError::Config(e.to_string()))?;
+    .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

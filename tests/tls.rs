@@ -102,3 +102,95 @@ async fn an_upstream_with_an_untrusted_certificate_is_refused() {
     gw2.shutdown().await;
     h.stop().await;
 }
+
+/// Whether a fresh client trusting `ca_pem` completes a request through the gateway.
+async fn accepted_by_client_trusting(h: &Harness, ca_pem: &str) -> bool {
+    h.client_with(
+        PAYMENTS_KEY,
+        PAYMENTS_SECRET,
+        Some(sdk_http_client_trusting(ca_pem)),
+    )
+    .list_template_shares()
+    .template_arn(TEMPLATE_ARN)
+    .send()
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_refused() {
+    // The files as a Kubernetes Secret volume holds them: `tls.crt` -> `..data/tls.crt`,
+    // `..data` -> a versioned folder, swapped atomically on every update (cert-manager renewal).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let publish = move |version: &str, cert_pem: &str, key_pem: &str| {
+        let folder = root.join(format!("..{version}"));
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("tls.crt"), cert_pem).unwrap();
+        std::fs::write(folder.join("tls.key"), key_pem).unwrap();
+        std::os::unix::fs::symlink(format!("..{version}"), root.join("..data_tmp")).unwrap();
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    };
+    let first = pki();
+    publish("v1", &first.cert_pem, &first.key_pem);
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::os::unix::fs::symlink("..data/tls.crt", &cert).unwrap();
+    std::os::unix::fs::symlink("..data/tls.key", &key).unwrap();
+    let h = Harness::start_with(Options {
+        server_extra: format!(
+            "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+        ..Default::default()
+    })
+    .await;
+    assert!(accepted_by_client_trusting(&h, &first.ca_pem).await);
+
+    let renewed = pki();
+    publish("v2", &renewed.cert_pem, &renewed.key_pem);
+    let mut served = false;
+    for _ in 0..100 {
+        if accepted_by_client_trusting(&h, &renewed.ca_pem).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(served, "the renewed certificate was not picked up");
+    assert!(
+        !accepted_by_client_trusting(&h, &first.ca_pem).await,
+        "new handshakes must use the renewed certificate"
+    );
+
+    // A key that does not belong to the certificate is refused; the renewed one keeps serving.
+    let stranger = pki();
+    publish("v3", &renewed.cert_pem, &stranger.key_pem);
+    let mut reported = String::new();
+    for _ in 0..100 {
+        let ready = h.admin_get("/readyz").await;
+        assert_eq!(
+            ready.status, 200,
+            "a rejected TLS reload must not make the gateway unready"
+        );
+        if ready.body.contains("\"tls_reload_error\":\"") {
+            reported = ready.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reported.contains("tls.crt"), "{reported}");
+    assert!(accepted_by_client_trusting(&h, &renewed.ca_pem).await);
+    let m = h.admin_get("/metrics").await.body;
+    assert_eq!(
+        metric(&m, "waguard_tls_reloads_total{result=\"success\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "waguard_tls_reloads_total{result=\"error\"}"),
+        Some(1.0)
+    );
+    h.stop().await;
+}

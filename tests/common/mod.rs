@@ -164,10 +164,13 @@ impl Harness {
             std::fs::write(dir.path().join("upstream-ca.pem"), &pki.ca_pem).unwrap();
             upstream_extra.push_str("\nca_file = \"upstream-ca.pem\"\n");
             Some(
-                server::tls_acceptor(
-                    &dir.path().join("sim-cert.pem"),
-                    &dir.path().join("sim-key.pem"),
-                )
+                server::tls_acceptor(Arc::new(
+                    server::TlsCertificate::load(
+                        &dir.path().join("sim-cert.pem"),
+                        &dir.path().join("sim-key.pem"),
+                    )
+                    .unwrap(),
+                ))
                 .unwrap(),
             )
         } else {
