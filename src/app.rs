@@ -87,6 +87,7 @@ pub async fn start(
         path: config.audit.file.clone(),
         stdout: config.audit.stdout,
         max_file_bytes: config.audit.max_file_bytes,
+        max_files: config.audit.max_files,
         failures: Some(metrics.audit_write_failures.clone()),
     })?;
     let upstream = Upstream::new(&config.upstream, credentials)?;

@@ -137,6 +137,9 @@ pub struct AuditConfig {
     /// Rotate the file when it reaches this size (bytes); 0 = never.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Rotated files to keep; older ones are removed (and the removal recorded). 0 = keep all.
+    #[serde(default)]
+    pub max_files: usize,
 }
 
 #[derive(Deserialize)]

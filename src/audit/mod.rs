@@ -40,6 +40,8 @@ pub struct AuditOptions {
     pub stdout: bool,
     /// Rotate when the file reaches this size; 0 = never.
     pub max_file_bytes: u64,
+    /// Rotated files to keep (the oldest beyond this are removed); 0 = keep all.
+    pub max_files: usize,
     /// Counted on every failed batch.
     pub failures: Option<prometheus::IntCounter>,
 }
@@ -512,12 +514,70 @@ impl Writer {
                 if let Err(e) = self.reopen() {
                     tracing::error!(error = %e, "could not open a new audit file after rotation");
                 }
+                self.apply_retention();
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit log rotation failed; continuing in the current file")
             }
         }
     }
+}
+
+impl Writer {
+    /// Removes the oldest rotated files beyond `max_files`. The removal is recorded in the
+    /// chain (an `audit_retention` record naming the files and the first seq still kept), so
+    /// a log that starts mid-chain says why.
+    fn apply_retention(&mut self) {
+        let keep = self.options.max_files;
+        if keep == 0 {
+            return;
+        }
+        let files = match rotated_files(&self.options.path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "audit retention: cannot list rotated files");
+                return;
+            }
+        };
+        let excess = files.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for file in &files[..excess] {
+            match std::fs::remove_file(file) {
+                Ok(()) => removed.push(file_name(file)),
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "audit retention: cannot remove a rotated file");
+                }
+            }
+        }
+        if removed.is_empty() {
+            return;
+        }
+        sync_parent(&self.options.path);
+        let first_kept_seq = files
+            .get(excess)
+            .and_then(|f| f.extension())
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.parse::<u64>().ok())
+            .unwrap_or(self.file_first_seq);
+        tracing::info!(
+            ?removed,
+            first_kept_seq,
+            "audit retention removed rotated files"
+        );
+        self.notes.push(json!({
+            "type": "audit_retention",
+            "time": now(),
+            "removed": removed,
+            "first_kept_seq": first_kept_seq,
+            "message": format!("rotated audit files beyond audit.max_files = {keep} were removed; records before seq {first_kept_seq} are no longer on this volume"),
+        }));
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn rotated_name(path: &Path, first_seq: u64) -> PathBuf {
@@ -596,6 +656,7 @@ mod tests {
             path: path.to_path_buf(),
             stdout: false,
             max_file_bytes: 0,
+            max_files: 0,
             failures: None,
         }
     }
@@ -653,6 +714,56 @@ mod tests {
         assert!(two < three, "{text}");
         log.close().await;
         assert!(log.append(json!({"type": "decision"})).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn retention_keeps_max_files_rotated_files_and_records_what_it_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut o = options(&path);
+        o.max_file_bytes = 400;
+        o.max_files = 2;
+        let log = AuditLog::open(o).unwrap();
+        for i in 0..30 {
+            log.append(json!({"type": "decision", "i": i}))
+                .await
+                .unwrap();
+        }
+        log.close().await;
+        let mut files = rotated_files(&path).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        files.push(path.clone());
+        // What is left is one intact chain that starts where the removed files ended.
+        let report = verify_files(&files).unwrap();
+        assert!(report.starts_mid_chain);
+        let text: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect();
+        let notes: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["type"] == "audit_retention")
+            .collect();
+        assert!(!notes.is_empty());
+        let last = notes.last().unwrap();
+        assert!(
+            last["removed"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("audit.jsonl.")
+        );
+        // The last removal left the oldest file that is still there.
+        assert_eq!(last["first_kept_seq"].as_u64(), report.first_seq);
+        // Every decision from the first kept seq on is still there.
+        let kept: Vec<u64> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["type"] == "decision")
+            .map(|r| r["i"].as_u64().unwrap())
+            .collect();
+        assert_eq!(kept.last(), Some(&29));
+        assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
     }
 
     #[tokio::test]

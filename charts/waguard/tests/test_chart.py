@@ -541,7 +541,7 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
     (
         "audit on a PersistentVolumeClaim, not on stdout",
         {"audit": {"volume": {"type": "persistentVolumeClaim", "persistentVolumeClaim": {"storageClassName": "efs-sc"}}},
-         "config": {"audit": {"stdout": False}}},
+         "config": {"audit": {"stdout": False, "max_file_bytes": 52428800, "max_files": 20}}},
         expect_audit_pvc,
         {"waguard-callers"},
     ),
