@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::request::Parts;
 use std::hint::black_box;
@@ -57,30 +55,11 @@ fn signed_parts() -> Parts {
         )
         .body(())
         .unwrap();
-    let identity = Credentials::new(KEY, SECRET, None, None, "bench").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("wellarchitected")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-        .collect();
-    let signable = SignableRequest::new(
-        "POST",
-        uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(BODY),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    let caller = Credentials::new(KEY, SECRET, None, None, "bench");
+    let signed =
+        waguard::upstream::sign_headers("POST", &uri, req.headers(), BODY, "us-east-1", &caller)
+            .unwrap();
+    req.headers_mut().extend(signed);
     let (mut parts, _) = req.into_parts();
     parts.uri = PATH.parse().unwrap();
     parts

@@ -432,11 +432,7 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
 
 /// A minimal SigV4 client for `demo --exit`, signing the way the AWS SDKs do.
 mod demo_client {
-    use std::time::SystemTime;
-
     use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
@@ -457,37 +453,22 @@ mod demo_client {
         let url = format!("{endpoint}{path}");
         let body = serde_json::json!({"SharedWith": shared_with, "ClientRequestToken": uuid::Uuid::new_v4().to_string()}).to_string();
         let host = endpoint.trim_start_matches("http://").to_string();
-        let identity =
-            Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("wellarchitected")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let headers = [
-            ("host", host.as_str()),
-            ("content-type", "application/json"),
-        ];
-        let signable = SignableRequest::new(
-            "POST",
-            url.clone(),
-            headers.into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
         let mut req = http::Request::post(&url)
             .header("host", &host)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| e.to_string())?;
-        instructions.apply_to_request_http1x(&mut req);
+        let caller = Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo");
+        let signed = crate::upstream::sign_headers(
+            "POST",
+            &url,
+            req.headers(),
+            body.as_bytes(),
+            "us-east-1",
+            &caller,
+        )
+        .map_err(|e| e.to_string())?;
+        req.headers_mut().extend(signed);
         let client = Client::builder(TokioExecutor::new()).build_http();
         let resp = client.request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
