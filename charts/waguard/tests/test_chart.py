@@ -7,8 +7,8 @@ check what the pod is given (security context, probes, mounts, references betwee
 and run `waguard check-config` on the rendered waguard.toml with the pod paths mapped to a
 temporary folder holding the callers file and policy the pod would see.
 
-    pip install -r .ci/requirements-helm.txt
-    python3 charts/waguard/tests/test_chart.py        # WAGUARD_BIN defaults to target/debug/waguard
+    cargo test --test helm_chart        # provisions the packages in target/tmp/pyenv, runs this
+    target/tmp/pyenv/bin/python charts/waguard/tests/test_chart.py   # WAGUARD_BIN: target/debug/waguard
 
 Prints one line per case, then "N passed, M failed"; exits non-zero on any failure.
 """
@@ -41,7 +41,7 @@ try:
 except ImportError as e:
     print(
         f"chart tests need Python packages that are missing ({e.name}): "
-        "pip install -r .ci/requirements-helm.txt",
+        "run `cargo test --test helm_chart`, which provisions them in target/tmp/pyenv",
         file=sys.stderr,
     )
     sys.exit(EXIT_MISSING_PACKAGES)
