@@ -3,11 +3,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::admin;
 use crate::audit::{AuditError, AuditLog, AuditOptions};
@@ -49,12 +52,23 @@ pub struct Running {
     pub reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Every request task, so shutdown can wait for them before closing the audit log.
+    requests: TaskTracker,
+    /// Cancels the requests still running when the shutdown grace is over.
+    abandon: CancellationToken,
+    grace: std::time::Duration,
 }
 
 impl Running {
     /// Stops accepting, lets in-flight requests finish within the grace period, flushes and
     /// closes the audit log, and returns.
+    ///
+    /// Request tasks outlive their connections (a forwarded request runs to its outcome record
+    /// even if its client hangs up), so the log is closed only once they have finished, or the
+    /// grace is over and the rest were cancelled: each of those still writes its outcome
+    /// record (`abandoned_at_shutdown`) before the log closes.
     pub async fn shutdown(&self) {
+        let deadline = tokio::time::Instant::now() + self.grace;
         let _ = self.stop.send(true);
         let tasks = self
             .tasks
@@ -63,6 +77,19 @@ impl Running {
             .unwrap_or_default();
         for t in tasks {
             let _ = t.await;
+        }
+        self.requests.close();
+        if tokio::time::timeout_at(deadline, self.requests.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                requests = self.requests.len(),
+                "shutdown grace period over; abandoning the requests still running"
+            );
+            self.gateway.abandoning.store(true, Ordering::Relaxed);
+            self.abandon.cancel();
+            self.requests.wait().await;
         }
         self.gateway.audit.close().await;
     }
@@ -91,6 +118,7 @@ pub async fn start(
         failures: Some(metrics.audit_write_failures.clone()),
     })?;
     let upstream = Upstream::new(&config.upstream, credentials)?;
+    let upstream_timeout = upstream.timeout();
     let certificate = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key)) => Some(Arc::new(TlsCertificate::load(cert, key)?)),
         _ => None,
@@ -118,7 +146,9 @@ pub async fn start(
             body_timeout: config.server.request_timeout,
             policy: config.policy.clone(),
             audit_on_failure: config.audit.on_failure,
+            request_deadline: config.server.request_timeout + upstream_timeout,
         },
+        abandoning: AtomicBool::new(false),
     });
     let reloader = Arc::new(Reloader::new(
         gateway.clone(),
@@ -141,17 +171,19 @@ pub async fn start(
     let mut tasks = vec![tokio::spawn(
         reloader.clone().run(config.policy.watch, stopped.clone()),
     )];
-    let gw = gateway.clone();
-    let request_timeout = config.server.request_timeout + gateway.upstream.timeout();
+    let requests = TaskTracker::new();
+    let abandon = CancellationToken::new();
+    let (gw, tracker, cancel) = (gateway.clone(), requests.clone(), abandon.clone());
     let handler = move |req, peer| {
         let gw = gw.clone();
+        let cancel = cancel.clone();
         // Each request runs as its own task: if the client goes away mid-request, a request
-        // already forwarded still gets its outcome recorded and counted.
-        let task = tokio::spawn(async move {
-            // An overall bound per request, beyond the upstream's own timeout.
-            match tokio::time::timeout(request_timeout, gw.handle(req, peer)).await {
-                Ok(resp) => resp,
-                Err(_) => crate::gateway::timeout_response(),
+        // already forwarded still gets its outcome recorded and counted. Only shutdown, once
+        // its grace is over, cancels it.
+        let task = tracker.spawn(async move {
+            tokio::select! {
+                resp = gw.handle(req, peer) => resp,
+                () = cancel.cancelled() => crate::gateway::shutdown_response(),
             }
         });
         async move {
@@ -198,6 +230,9 @@ pub async fn start(
         reloader,
         stop,
         tasks: std::sync::Mutex::new(tasks),
+        requests,
+        abandon,
+        grace: config.server.shutdown_grace,
     })
 }
 

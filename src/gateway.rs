@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -44,6 +45,8 @@ pub struct Settings {
     pub body_timeout: std::time::Duration,
     pub policy: PolicyConfig,
     pub audit_on_failure: AuditFailure,
+    /// Overall bound on one request, beyond the body and upstream timeouts.
+    pub request_deadline: std::time::Duration,
 }
 
 /// Everything a request needs; shared by all connections. Callers and policy are swapped
@@ -55,6 +58,9 @@ pub struct Gateway {
     pub audit: AuditLog,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
+    /// Set when shutdown gives up on the requests still running: their outcome records then
+    /// say `abandoned_at_shutdown` instead of `timeout`.
+    pub abandoning: AtomicBool,
 }
 
 /// What the pipeline learned about one request, carried through the phases.
@@ -111,7 +117,18 @@ impl Gateway {
         };
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let response = match self.pipeline(&mut ctx, req).await {
+        // An overall bound per request. Dropping the pipeline here is safe for the audit log:
+        // a request whose decision to forward was recorded owes an outcome record, which its
+        // `PendingOutcome` writes when dropped.
+        let deadline = self.settings.request_deadline;
+        let result = match tokio::time::timeout(deadline, self.pipeline(&mut ctx, req)).await {
+            Ok(result) => result,
+            Err(_) => Err(GatewayError::UpstreamTimeout(format!(
+                "the request did not complete within {}s",
+                deadline.as_secs_f64()
+            ))),
+        };
+        let response = match result {
             Ok(resp) => resp,
             Err(e) => {
                 if ctx.decision == "error" || ctx.decision == "allow" {
@@ -232,6 +249,8 @@ impl Gateway {
         // The decision to forward is on disk before anything leaves. The request for AWS is
         // signed while the writer fsyncs, and sent only once the record is durable.
         let submitted = self.audit.submit(record);
+        // From here on the request owes the log exactly one outcome record, however it ends.
+        let mut pending = PendingOutcome::new(self, ctx);
         let waiting = Instant::now();
         let out = outbound(&parts, &auth.region, body);
         let (prepared, (durable, waited)) =
@@ -243,6 +262,8 @@ impl Gateway {
         if let Err(e) = durable {
             match self.settings.audit_on_failure {
                 AuditFailure::FailClosed => {
+                    // Nothing was forwarded, and the decision itself is not in the log.
+                    pending.disarm();
                     return Err(GatewayError::AuditUnavailable(format!(
                         "the request was not forwarded because its audit record could not be written: {e}"
                     )));
@@ -257,7 +278,8 @@ impl Gateway {
         // ClientRequestToken, which AWS de-duplicates.
         let retry_safe =
             routed.spec.access == Access::Read || validated.client_request_token.is_some();
-        self.forward(ctx, &routed, retry_safe, out, prepared).await
+        self.forward(ctx, &mut pending, &routed, retry_safe, out, prepared)
+            .await
     }
 
     /// Sends an approved request to AWS and relays the answer. `first` is `out` already signed
@@ -266,12 +288,14 @@ impl Gateway {
     async fn forward(
         &self,
         ctx: &RequestContext,
+        pending: &mut PendingOutcome<'_>,
         routed: &Routed,
         retry_safe: bool,
         out: Outbound<'_>,
         first: Result<Prepared, GatewayError>,
     ) -> Result<Response<Body>, GatewayError> {
         let sent = Instant::now();
+        pending.sent = Some(sent);
         let mut attempt = 1;
         let mut first = Some(first);
         let result = loop {
@@ -305,16 +329,16 @@ impl Gateway {
         let resp = match result {
             Ok(r) => r,
             Err(e) => {
-                let status = if matches!(e, GatewayError::UpstreamTimeout(_)) {
-                    "timeout"
+                let (status, error) = if matches!(e, GatewayError::UpstreamTimeout(_)) {
+                    ("timeout", "timeout")
                 } else {
-                    "error"
+                    ("error", "upstream_unreachable")
                 };
                 self.metrics
                     .upstream_requests
                     .with_label_values(&[ctx.operation, status])
                     .inc();
-                self.audit_outcome(ctx, None, None, Some(e.code()), sent);
+                pending.finish(None, None, Some(e.code()), Some(error));
                 return Err(e);
             }
         };
@@ -324,7 +348,7 @@ impl Gateway {
             .with_label_values(&[ctx.operation, head.status.as_str()])
             .inc();
         if routed.spec.access == Access::Read {
-            self.audit_outcome(ctx, Some(&head), None, None, sent);
+            pending.finish(Some(&head), None, None, None);
             let body = upstream_body.map_err(|e| Box::new(e) as BoxError).boxed();
             return Ok(Response::from_parts(head, body));
         }
@@ -337,11 +361,16 @@ impl Gateway {
                 let err = GatewayError::UpstreamUnavailable(format!(
                     "reading the Well-Architected response failed: {e}"
                 ));
-                self.audit_outcome(ctx, Some(&head), None, Some(err.code()), sent);
+                pending.finish(
+                    Some(&head),
+                    None,
+                    Some(err.code()),
+                    Some("response_unreadable"),
+                );
                 return Err(err);
             }
         };
-        self.audit_outcome(ctx, Some(&head), Some(&bytes), None, sent);
+        pending.finish(Some(&head), Some(&bytes), None, None);
         Ok(Response::from_parts(head, full(bytes)))
     }
 
@@ -412,15 +441,46 @@ impl Gateway {
     fn audit_best_effort(&self, record: Value) {
         self.audit.record(record);
     }
+}
 
-    fn audit_outcome(
-        &self,
-        ctx: &RequestContext,
+/// The outcome record an approved request owes the audit log. `finish` writes it with what
+/// AWS answered; if the request ends any other way (the overall deadline, or shutdown giving
+/// up on it) it is written on drop, with `upstream_status: null` and why.
+struct PendingOutcome<'a> {
+    gateway: &'a Gateway,
+    request_id: String,
+    operation: &'static str,
+    /// When the request was first sent; `None` while it has not left the gateway.
+    sent: Option<Instant>,
+    armed: bool,
+}
+
+impl<'a> PendingOutcome<'a> {
+    fn new(gateway: &'a Gateway, ctx: &RequestContext) -> Self {
+        PendingOutcome {
+            gateway,
+            request_id: ctx.id.clone(),
+            operation: ctx.operation,
+            sent: None,
+            armed: true,
+        }
+    }
+
+    /// The request ends without owing an outcome (its decision never reached the log).
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Writes the outcome: AWS's answer (`head`, and `body` for write operations), or the
+    /// gateway's error code and why there is no answer.
+    fn finish(
+        &mut self,
         head: Option<&http::response::Parts>,
         body: Option<&Bytes>,
         gateway_error: Option<&str>,
-        sent: Instant,
+        error: Option<&str>,
     ) {
+        self.armed = false;
         let parsed: Option<Value> = body.and_then(|b| serde_json::from_slice(b).ok());
         let status = head.map(|h| h.status);
         let aws_error = head.and_then(|h| {
@@ -441,17 +501,35 @@ impl Gateway {
         });
         let record = json!({
             "type": "outcome",
-            "request_id": ctx.id,
+            "request_id": self.request_id,
             "time": now_rfc3339(),
-            "operation": ctx.operation,
+            "operation": self.operation,
+            "forwarded": self.sent.is_some(),
             "upstream_status": status.map(|s| s.as_u16()),
             "aws_request_id": head.and_then(|h| h.headers.get("x-amzn-requestid")).and_then(|v| v.to_str().ok()),
             "share_id": if status == Some(StatusCode::OK) { parsed.as_ref().and_then(|p| p.get("ShareId")).cloned() } else { None },
             "error_code": gateway_error.map(str::to_string).or(aws_error),
-            "latency_ms": sent.elapsed().as_secs_f64() * 1000.0,
+            "error": error,
+            "latency_ms": self.sent.map(|s| s.elapsed().as_secs_f64() * 1000.0),
         });
         // The decision was durable before forwarding; the outcome need not hold up the answer.
-        self.audit.record(record);
+        self.gateway.audit.record(record);
+    }
+}
+
+impl Drop for PendingOutcome<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let why = if self.gateway.abandoning.load(Ordering::Relaxed) {
+            "abandoned_at_shutdown"
+        } else {
+            "timeout"
+        };
+        tracing::warn!(request_id = %self.request_id, operation = self.operation, forwarded = self.sent.is_some(), why, "request ended before AWS answered");
+        let code = GatewayError::UpstreamTimeout(String::new()).code();
+        self.finish(None, None, Some(code), Some(why));
     }
 }
 
@@ -506,9 +584,9 @@ fn decision_record(
     })
 }
 
-/// The answer when a request as a whole ran past its time limit.
-pub fn timeout_response() -> Response<Body> {
-    let e = GatewayError::UpstreamTimeout("the request did not complete in time".into());
+/// The answer to a request abandoned at shutdown (its client has most likely gone already).
+pub fn shutdown_response() -> Response<Body> {
+    let e = GatewayError::UpstreamUnavailable("the gateway is shutting down".into());
     error_body(&e, &uuid::Uuid::new_v4().to_string())
 }
 

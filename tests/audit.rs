@@ -545,3 +545,209 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
         "{text}"
     );
 }
+
+/// Reads the audit file as it is on disk, without asking the writer to flush.
+fn records_on_disk(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Polls the file (no flush, no traffic) until `done` holds or `within` has passed.
+async fn wait_on_disk(
+    path: &Path,
+    within: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let start = std::time::Instant::now();
+    loop {
+        let records = records_on_disk(path);
+        if done(&records) || start.elapsed() > within {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_gateways_records_reach_the_disk_without_further_traffic() {
+    let h = Harness::start().await;
+    // Let the audit writer fall asleep: this gateway sees a few requests a minute.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = h.payments();
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .client_request_token("idle-allow")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(UNAPPROVED_OU)
+        .client_request_token("idle-deny")
+        .send()
+        .await
+        .unwrap_err();
+    // No flush, no shutdown, no further request: the outcome of the allowed request and the
+    // decision of the denied one are on disk on their own. (The README promises 50 ms; two
+    // seconds of polling keeps this test about "written at all" on a loaded CI machine, where
+    // without the writer being woken they stay in memory indefinitely.)
+    let records = wait_on_disk(&h.audit_file, Duration::from_secs(2), |r| {
+        r.iter().any(|r| r["type"] == "outcome")
+            && r.iter().any(|r| r["client_request_token"] == "idle-deny")
+    })
+    .await;
+    let allow = records
+        .iter()
+        .find(|r| r["client_request_token"] == "idle-allow")
+        .expect("the allow decision is on disk");
+    let outcome = records
+        .iter()
+        .find(|r| r["type"] == "outcome" && r["request_id"] == allow["request_id"]);
+    assert_eq!(
+        outcome.map(|o| o["upstream_status"].clone()),
+        Some(serde_json::json!(200)),
+        "the outcome is not on disk: {records:#?}"
+    );
+    let deny = records
+        .iter()
+        .find(|r| r["client_request_token"] == "idle-deny");
+    assert_eq!(
+        deny.map(|d| d["decision"].clone()),
+        Some(serde_json::json!("deny")),
+        "the deny decision is not on disk: {records:#?}"
+    );
+    h.stop().await;
+}
+
+/// An upstream that sends the head of a 200 answer and part of its body, then stalls.
+async fn stalling_upstream(stall: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-amzn-requestid: stall-1\r\ncontent-length: 200\r\n\r\n{\"TemplateArn\":";
+                let _ = s.write_all(head.as_bytes()).await;
+                tokio::time::sleep(stall).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_gets_its_outcome_record_and_its_own_request_id() {
+    // The upstream answers the head in time and then stalls: only the overall per-request
+    // deadline (request_timeout + upstream timeout = 2 s) ends it, after it was forwarded.
+    let addr = stalling_upstream(Duration::from_secs(30)).await;
+    let h = Harness::start_with(Options {
+        endpoint: Some(format!("http://{addr}")),
+        server_extra: "request_timeout = 1".into(),
+        upstream_extra: "timeout = 1".into(),
+        ..Default::default()
+    })
+    .await;
+    let (path, body) = share_request(APPROVED_OU, "deadline");
+    let resp = RawRequest::new("POST", &path, body)
+        .send(h.gateway.addr)
+        .await;
+    assert_eq!(resp.status, 504, "{resp:?}");
+    let records = h.audit_records().await;
+    let decision = records
+        .iter()
+        .find(|r| r["type"] == "decision" && r["client_request_token"] == "deadline")
+        .unwrap();
+    assert_eq!(decision["decision"], "allow");
+    // The caller's error names the same request as the audit record.
+    assert_eq!(
+        resp.header("x-amzn-requestid"),
+        decision["request_id"].as_str()
+    );
+    let outcomes: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] == "outcome" && r["request_id"] == decision["request_id"])
+        .collect();
+    assert_eq!(outcomes.len(), 1, "{records:#?}");
+    assert_eq!(outcomes[0]["upstream_status"], serde_json::Value::Null);
+    assert_eq!(outcomes[0]["error"], "timeout");
+    assert_eq!(outcomes[0]["forwarded"], true);
+    // Counted like any request that ended in an error.
+    let m = h.admin_get("/metrics").await.body;
+    assert_eq!(metric(&m, "waguard_in_flight_requests"), Some(0.0));
+    assert_eq!(
+        metric(
+            &m,
+            "waguard_requests_total{decision=\"error\",operation=\"CreateTemplateShare\"}"
+        ),
+        Some(1.0)
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_past_the_grace_still_writes_the_outcome_of_every_forwarded_request() {
+    // The upstream never finishes its answer; the grace is one second.
+    let addr = stalling_upstream(Duration::from_secs(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(dir.path(), &format!("http://{addr}"), &audit, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("shutdown_grace = 10", "shutdown_grace = 1");
+    std::fs::write(&config, text).unwrap();
+    let mut gw = GatewayProcess::start(&config, false).await;
+    let gw_addr = gw.addr;
+    let in_flight: Vec<_> = (0..3)
+        .map(|i| {
+            tokio::spawn(async move {
+                let (path, body) = share_request(APPROVED_OU, &format!("abandoned-{i}"));
+                RawRequest::new("POST", &path, body).send(gw_addr).await
+            })
+        })
+        .collect();
+    // Forwarded (decision durable, upstream reached) before the signal.
+    let forwarded = wait_on_disk(&audit, Duration::from_secs(5), |r| {
+        r.iter().filter(|r| r["decision"] == "allow").count() == 3
+    })
+    .await;
+    assert_eq!(
+        forwarded
+            .iter()
+            .filter(|r| r["decision"] == "allow")
+            .count(),
+        3
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gw.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || gw.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+    for t in in_flight {
+        let _ = t.await;
+    }
+    let records = records_on_disk(&audit);
+    for d in records.iter().filter(|r| r["decision"] == "allow") {
+        let outcomes: Vec<_> = records
+            .iter()
+            .filter(|r| r["type"] == "outcome" && r["request_id"] == d["request_id"])
+            .collect();
+        assert_eq!(outcomes.len(), 1, "{d}: {records:#?}");
+        assert_eq!(outcomes[0]["error"], "abandoned_at_shutdown");
+        assert_eq!(outcomes[0]["upstream_status"], serde_json::Value::Null);
+    }
+    let out = audit_verify(&[&audit]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

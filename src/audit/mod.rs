@@ -153,17 +153,20 @@ impl AuditLog {
     /// refusals). It is written with the next group commit, at the latest after [`LINGER`];
     /// a failure is counted and logged.
     pub fn record(&self, record: Value) {
-        let urgent = {
+        let wake = {
             let mut q = self.shared.lock();
             if q.stopped {
                 tracing::error!("{STOPPED}; a record was dropped");
                 return;
             }
             q.records.push(record);
+            // The first lingering record starts the writer's linger timer: an idle writer
+            // sleeps without a timeout and must be told. Later ones ride the same timer.
+            let first = q.lingering_since.is_none();
             q.lingering_since.get_or_insert_with(Instant::now);
-            q.records.len() >= MAX_BATCH
+            first || q.records.len() >= MAX_BATCH
         };
-        if urgent {
+        if wake {
             self.shared.wake.notify_one();
         }
     }
@@ -692,6 +695,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(options(&path)).unwrap();
+        // Let the writer fall asleep first: an idle gateway is the case that matters.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         log.record(json!({"type": "outcome", "n": 1}));
         // No flush, no other record: the writer's linger timer must write it.
         let mut text = String::new();

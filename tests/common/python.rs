@@ -211,11 +211,10 @@ pub fn demo_with_clients(env: &PythonEnv, waguard_bin: &str) -> (Output, ExitSta
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start waguard demo: {e}"));
     let stdout = demo.stdout.take().expect("piped stdout");
-    let first = BufReader::new(stdout)
-        .lines()
-        .next()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    // Keep reading: the demo prints more, and a closed pipe would end it (EPIPE).
+    std::thread::spawn(move || lines.for_each(drop));
     let endpoint = first
         .split_whitespace()
         .find(|w| w.starts_with("http://127.0.0.1:"))
