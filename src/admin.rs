@@ -65,11 +65,8 @@ impl Admin {
         if let Err(e) = gw.upstream.credentials.get().await {
             problems.push(format!("service credentials: {e}"));
         }
-        if !gw.audit.is_healthy() {
-            problems.push(format!(
-                "audit log not writable: {}",
-                gw.audit.last_error().unwrap_or_default()
-            ));
+        if let Err(why) = gw.audit.health() {
+            problems.push(why.to_string());
         }
         let reload = self.reloader.status();
         let body = json!({

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin;
+use crate::audit::checkpoint::{KeyError, load_signing_key};
 use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::auth::{Callers, CallersError};
 use crate::config::Config;
@@ -31,6 +32,8 @@ pub enum StartError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error("audit.signing_key_file: {0}")]
+    AuditKey(#[from] KeyError),
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
@@ -110,12 +113,21 @@ pub async fn start(
     let callers = Callers::load(&config.callers.file)?;
     let policy = Policy::load(&config.policy.dir)?;
     let metrics = Arc::new(Metrics::new()?);
+    let signing_key = match &config.audit.signing_key_file {
+        Some(path) => Some(Arc::new(load_signing_key(path)?)),
+        None => None,
+    };
     let audit = AuditLog::open(AuditOptions {
-        path: config.audit.file.clone(),
         stdout: config.audit.stdout,
+        stdout_buffer_bytes: config.audit.stdout_buffer_bytes,
         max_file_bytes: config.audit.max_file_bytes,
         max_files: config.audit.max_files,
+        signing_key,
+        log_name: config.audit.log_name.clone(),
+        checkpoint_interval: config.audit.checkpoint_interval,
         failures: Some(metrics.audit_write_failures.clone()),
+        stdout_dropped: Some(metrics.audit_stdout_dropped.clone()),
+        ..AuditOptions::new(config.audit.file.clone())
     })?;
     let upstream = Upstream::new(&config.upstream, credentials)?;
     let upstream_timeout = upstream.timeout();

@@ -101,11 +101,29 @@ enum PolicyCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of audit files (oldest first); names the first broken record.
-    /// Given one file, its rotated predecessors (`FILE.<seq>`) are checked with it.
+    /// Check the hash chain of audit files (oldest first) and their signed checkpoints; names
+    /// the first broken record. Given one file, its rotated predecessors (`FILE.<seq>`) are
+    /// checked with it.
     Verify {
+        /// The log's verifier key (`PREFIX.pub` from `audit keygen`): every checkpoint's
+        /// signature is checked.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// A signed checkpoint kept outside the log (the `note` of a shipped `checkpoint`
+        /// record): the log must still hold every record it covers, unchanged.
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Generate the Ed25519 key that signs audit checkpoints: writes PREFIX.key (the signer
+    /// key, mode 0600; `audit.signing_key_file`) and PREFIX.pub (the verifier key, for
+    /// `audit verify --public-key`; keep a copy outside the cluster).
+    Keygen {
+        /// The key's name, normally the log's name (`audit.log_name`).
+        #[arg(long)]
+        name: String,
+        prefix: PathBuf,
     },
 }
 
@@ -200,33 +218,23 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Policy { command } => policy_command(command),
         Command::Audit {
-            command: AuditCommand::Verify { files },
+            command:
+                AuditCommand::Verify {
+                    public_key,
+                    checkpoint,
+                    files,
+                },
+        } => audit_verify(public_key, checkpoint, files),
+        Command::Audit {
+            command: AuditCommand::Keygen { name, prefix },
         } => {
-            let files = if let [one] = files.as_slice() {
-                let mut all = crate::audit::rotated_files(one)
-                    .map_err(|e| format!("{}: {e}", one.display()))?;
-                all.push(one.clone());
-                all
-            } else {
-                files
-            };
-            let report = crate::audit::verify_files(&files)
-                .map_err(|e| format!("audit chain broken at {e}"))?;
-            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            let range = match (report.first_seq, &report.head) {
-                (Some(first), Some(head)) => format!("seq {first}..{}", head.next_seq - 1),
-                _ => "no records".into(),
-            };
+            let (key, public) =
+                crate::audit::checkpoint::keygen(&name, &prefix).map_err(|e| e.to_string())?;
             println!(
-                "ok: {} records ({range}) in {}; chain intact",
-                report.records,
-                names.join(", ")
+                "wrote {} (signer key, keep secret: audit.signing_key_file) and {} (verifier key: audit verify --public-key)",
+                key.display(),
+                public.display()
             );
-            if report.starts_mid_chain {
-                println!(
-                    "note: the chain starts after seq 0; earlier records are in files not given"
-                );
-            }
             Ok(())
         }
         Command::CheckConfig { config } => {
@@ -480,4 +488,77 @@ mod demo_client {
             .to_bytes();
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
+}
+
+/// `waguard audit verify`: the chain, the checkpoints with a key, an outside checkpoint.
+fn audit_verify(
+    public_key: Option<PathBuf>,
+    checkpoint: Option<PathBuf>,
+    files: Vec<PathBuf>,
+) -> Result<(), String> {
+    use crate::audit::checkpoint::load_verifier_key;
+    let files = if let [one] = files.as_slice() {
+        let mut all =
+            crate::audit::rotated_files(one).map_err(|e| format!("{}: {e}", one.display()))?;
+        all.push(one.clone());
+        all
+    } else {
+        files
+    };
+    let options = crate::audit::VerifyOptions {
+        public_key: match &public_key {
+            Some(p) => Some(load_verifier_key(p).map_err(|e| e.to_string())?),
+            None => None,
+        },
+        checkpoint: match &checkpoint {
+            Some(p) => {
+                Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+            }
+            None => None,
+        },
+    };
+    let report = crate::audit::verify_files(&files, &options)
+        .map_err(|e| format!("audit log does not verify: {e}"))?;
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let range = match (report.first_seq, &report.head) {
+        (Some(first), Some(head)) => format!("seq {first}..{}", head.next_seq - 1),
+        _ => "no records".into(),
+    };
+    println!(
+        "ok: {} records ({range}) in {}; chain intact",
+        report.records,
+        names.join(", ")
+    );
+    if report.starts_mid_chain {
+        println!("note: the chain starts after seq 0; earlier records are in files not given");
+    }
+    let held = report.head.as_ref().map_or(0, |h| h.next_seq);
+    if options.public_key.is_some() {
+        match report.last_checkpoint_size {
+            Some(size) => println!(
+                "ok: {} signed checkpoints verified; the last covers seq 0..{} ({} records after it are protected by the chain only)",
+                report.checkpoints_verified,
+                size as i128 - 1,
+                held.saturating_sub(size + 1)
+            ),
+            None => println!(
+                "warning: no checkpoint in these files; without one, a rewrite of the whole log cannot be detected"
+            ),
+        }
+    } else {
+        println!(
+            "note: without --public-key the checkpoints' signatures are not checked ({} seen): an attacker who can write the files could rewrite records and re-hash the chain, or cut records off the end, without this check noticing",
+            report.checkpoints_unverified
+        );
+    }
+    match report.external_size {
+        Some(size) => {
+            println!("ok: the outside checkpoint's {size} records are all here, unchanged")
+        }
+        None if options.public_key.is_some() => println!(
+            "note: without --checkpoint (a checkpoint kept outside the log), truncation back to an earlier checkpoint cannot be detected"
+        ),
+        None => {}
+    }
+    Ok(())
 }

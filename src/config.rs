@@ -132,6 +132,10 @@ pub struct AuditConfig {
     pub file: PathBuf,
     #[serde(default)]
     pub stdout: bool,
+    /// Bytes of records the stdout copy may hold while its reader falls behind; beyond it,
+    /// records are left out of stdout (never out of the file) and counted.
+    #[serde(default = "default_stdout_buffer_bytes")]
+    pub stdout_buffer_bytes: usize,
     #[serde(default)]
     pub on_failure: AuditFailure,
     /// Rotate the file when it reaches this size (bytes); 0 = never.
@@ -140,6 +144,16 @@ pub struct AuditConfig {
     /// Rotated files to keep; older ones are removed (and the removal recorded). 0 = keep all.
     #[serde(default)]
     pub max_files: usize,
+    /// The log's name: the origin line of its signed checkpoints.
+    #[serde(default = "default_log_name")]
+    pub log_name: String,
+    /// The Ed25519 signer key (C2SP signed-note format, from `waguard audit keygen`) that signs
+    /// checkpoints; without it no checkpoints are written.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+    /// How often a checkpoint is written while records are being written.
+    #[serde(default = "default_checkpoint_interval", with = "secs")]
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +181,15 @@ fn default_true() -> bool {
 }
 fn default_max_file_bytes() -> u64 {
     100 * 1024 * 1024
+}
+fn default_stdout_buffer_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_log_name() -> String {
+    "waguard".into()
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_max_body_bytes() -> usize {
     // ImportLens carries a lens JSON of up to 500 KB; everything else is far smaller.
@@ -305,8 +328,30 @@ impl Config {
         };
         let audit = AuditConfig {
             file: resolve(&raw.audit.file),
+            signing_key_file: raw.audit.signing_key_file.as_deref().map(resolve),
             ..raw.audit
         };
+        if !crate::audit::note::is_key_name(&audit.log_name) {
+            return Err(invalid(
+                "audit.log_name",
+                format!(
+                    "{:?} must be non-empty, without spaces or '+'",
+                    audit.log_name
+                ),
+            ));
+        }
+        if audit.stdout_buffer_bytes < 64 * 1024 {
+            return Err(invalid(
+                "audit.stdout_buffer_bytes",
+                "must be at least 65536".into(),
+            ));
+        }
+        if audit.checkpoint_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "audit.checkpoint_interval",
+                "must be at least 1 second".into(),
+            ));
+        }
         Ok(Config {
             file: path.to_path_buf(),
             server,

@@ -12,11 +12,11 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::audit::AuditLog;
+use crate::audit::record::{self, NoAnswer, Verdict};
+use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::{self, Authenticated, Callers};
 use crate::config::{AuditFailure, PolicyConfig, PolicyMode};
 use crate::error::GatewayError;
@@ -82,12 +82,6 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 fn error_body(e: &GatewayError, request_id: &str) -> Response<Body> {
     e.to_response(request_id)
         .map(|b| b.map_err(|never| match never {}).boxed())
-}
-
-fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Decrements the in-flight gauge however the request ends.
@@ -172,16 +166,15 @@ impl Gateway {
         let auth = match auth::verify(&parts, &body, &callers, SystemTime::now()) {
             Ok(a) => a,
             Err(e) => {
-                self.audit_best_effort(json!({
-                    "type": "auth_failure",
-                    "request_id": ctx.id,
-                    "time": now_rfc3339(),
-                    "source_ip": ctx.peer.ip().to_string(),
-                    "access_key_id": auth::sigv4::claimed_access_key_id(&parts.headers),
-                    "method": parts.method.as_str(),
-                    "path": parts.uri.path(),
-                    "error": e.code(),
-                    "message": e.to_string(),
+                self.audit_best_effort(AuditRecord::AuthFailure(record::AuthFailure {
+                    request_id: ctx.id.clone(),
+                    time: record::now(),
+                    source_ip: ctx.peer.ip().to_string(),
+                    access_key_id: auth::sigv4::claimed_access_key_id(&parts.headers),
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_string(),
+                    error: e.code().to_string(),
+                    message: e.to_string(),
                 }));
                 return Err(e);
             }
@@ -190,19 +183,17 @@ impl Gateway {
         let (routed, validated) = match self.interpret(ctx, &auth, &parts, &body) {
             Ok(r) => r,
             Err(e) => {
-                self.audit_best_effort(json!({
-                    "type": "decision",
-                    "request_id": ctx.id,
-                    "time": now_rfc3339(),
-                    "caller": caller_json(&auth),
-                    "source_ip": ctx.peer.ip().to_string(),
-                    "region": auth.region,
-                    "operation": ctx.operation,
-                    "method": parts.method.as_str(),
-                    "path": parts.uri.path(),
-                    "decision": e.decision_label(),
-                    "error": e.code(),
-                    "reasons": [e.to_string()],
+                let verdict = match e.decision_label() {
+                    "deny" => Verdict::Deny,
+                    "invalid" => Verdict::Invalid,
+                    _ => Verdict::Error,
+                };
+                self.audit_best_effort(AuditRecord::Decision(record::Decision {
+                    operation: ctx.operation.to_string(),
+                    decision: verdict,
+                    error: Some(e.code().to_string()),
+                    reasons: vec![e.to_string()],
+                    ..decision_record(ctx, &auth, &parts)
                 }));
                 return Err(e);
             }
@@ -224,20 +215,22 @@ impl Gateway {
             .policy_evaluation
             .observe(timer.elapsed().as_secs_f64());
         let dry_run = self.settings.policy.mode_for(routed.spec.name) == PolicyMode::DryRun;
-        ctx.decision = match (decision.allow, dry_run) {
-            (true, _) => "allow",
-            (false, true) => "would_deny",
-            (false, false) => "deny",
+        let verdict = match (decision.allow, dry_run) {
+            (true, _) => Verdict::Allow,
+            (false, true) => Verdict::WouldDeny,
+            (false, false) => Verdict::Deny,
         };
-        let record = decision_record(
+        ctx.decision = verdict.as_str();
+        let record = AuditRecord::Decision(policy_decision_record(
             ctx,
             &auth,
-            &routed,
+            &parts,
             &validated,
+            verdict,
             &decision,
             policy.revision(),
-        );
-        if ctx.decision == "deny" {
+        ));
+        if verdict == Verdict::Deny {
             self.audit_best_effort(record);
             return Err(GatewayError::AccessDenied(format!(
                 "waguard denied {} for {}: {}",
@@ -330,9 +323,9 @@ impl Gateway {
             Ok(r) => r,
             Err(e) => {
                 let (status, error) = if matches!(e, GatewayError::UpstreamTimeout(_)) {
-                    ("timeout", "timeout")
+                    ("timeout", NoAnswer::Timeout)
                 } else {
-                    ("error", "upstream_unreachable")
+                    ("error", NoAnswer::UpstreamUnreachable)
                 };
                 self.metrics
                     .upstream_requests
@@ -365,7 +358,7 @@ impl Gateway {
                     Some(&head),
                     None,
                     Some(err.code()),
-                    Some("response_unreadable"),
+                    Some(NoAnswer::ResponseUnreadable),
                 );
                 return Err(err);
             }
@@ -438,7 +431,7 @@ impl Gateway {
 
     /// Records of requests that are refused anyway: queued for the next group commit without
     /// holding up the answer (nothing is forwarded either way); a failed write is counted.
-    fn audit_best_effort(&self, record: Value) {
+    fn audit_best_effort(&self, record: AuditRecord) {
         self.audit.record(record);
     }
 }
@@ -478,7 +471,7 @@ impl<'a> PendingOutcome<'a> {
         head: Option<&http::response::Parts>,
         body: Option<&Bytes>,
         gateway_error: Option<&str>,
-        error: Option<&str>,
+        error: Option<NoAnswer>,
     ) {
         self.armed = false;
         let parsed: Option<Value> = body.and_then(|b| serde_json::from_slice(b).ok());
@@ -499,18 +492,28 @@ impl<'a> PendingOutcome<'a> {
                         .map(str::to_string)
                 })
         });
-        let record = json!({
-            "type": "outcome",
-            "request_id": self.request_id,
-            "time": now_rfc3339(),
-            "operation": self.operation,
-            "forwarded": self.sent.is_some(),
-            "upstream_status": status.map(|s| s.as_u16()),
-            "aws_request_id": head.and_then(|h| h.headers.get("x-amzn-requestid")).and_then(|v| v.to_str().ok()),
-            "share_id": if status == Some(StatusCode::OK) { parsed.as_ref().and_then(|p| p.get("ShareId")).cloned() } else { None },
-            "error_code": gateway_error.map(str::to_string).or(aws_error),
-            "error": error,
-            "latency_ms": self.sent.map(|s| s.elapsed().as_secs_f64() * 1000.0),
+        let record = AuditRecord::Outcome(record::Outcome {
+            request_id: self.request_id.clone(),
+            time: record::now(),
+            operation: self.operation.to_string(),
+            forwarded: self.sent.is_some(),
+            upstream_status: status.map(|s| s.as_u16()),
+            aws_request_id: head
+                .and_then(|h| h.headers.get("x-amzn-requestid"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            share_id: if status == Some(StatusCode::OK) {
+                parsed
+                    .as_ref()
+                    .and_then(|p| p.get("ShareId"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            } else {
+                None
+            },
+            error_code: gateway_error.map(str::to_string).or(aws_error),
+            error,
+            latency_ms: self.sent.map(|s| s.elapsed().as_secs_f64() * 1000.0),
         });
         // The decision was durable before forwarding; the outcome need not hold up the answer.
         self.gateway.audit.record(record);
@@ -523,11 +526,11 @@ impl Drop for PendingOutcome<'_> {
             return;
         }
         let why = if self.gateway.abandoning.load(Ordering::Relaxed) {
-            "abandoned_at_shutdown"
+            NoAnswer::AbandonedAtShutdown
         } else {
-            "timeout"
+            NoAnswer::Timeout
         };
-        tracing::warn!(request_id = %self.request_id, operation = self.operation, forwarded = self.sent.is_some(), why, "request ended before AWS answered");
+        tracing::warn!(request_id = %self.request_id, operation = self.operation, forwarded = self.sent.is_some(), why = ?why, "request ended before AWS answered");
         let code = GatewayError::UpstreamTimeout(String::new()).code();
         self.finish(None, None, Some(code), Some(why));
     }
@@ -548,40 +551,56 @@ fn outbound<'a>(parts: &'a Parts, region: &'a str, body: Bytes) -> Outbound<'a> 
     }
 }
 
-fn caller_json(auth: &Authenticated) -> Value {
-    json!({
-        "principal": auth.caller.principal,
-        "team": auth.caller.team,
-        "access_key_id": auth.caller.access_key_id,
-    })
+/// The decision record's facts about the request and its caller; what was decided is
+/// filled in by the caller of this function.
+fn decision_record(ctx: &RequestContext, auth: &Authenticated, parts: &Parts) -> record::Decision {
+    record::Decision {
+        request_id: ctx.id.clone(),
+        time: record::now(),
+        caller: record::CallerRef {
+            principal: auth.caller.principal.clone(),
+            team: auth.caller.team.clone(),
+            access_key_id: auth.caller.access_key_id.clone(),
+        },
+        source_ip: ctx.peer.ip().to_string(),
+        operation: ctx.operation.to_string(),
+        region: auth.region.clone(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        resource_arn: None,
+        shared_with: None,
+        target_type: None,
+        permission_type: None,
+        client_request_token: None,
+        decision: Verdict::Error,
+        error: None,
+        reasons: Vec::new(),
+        policy_revision: None,
+    }
 }
 
-fn decision_record(
+/// The record of a policy decision.
+fn policy_decision_record(
     ctx: &RequestContext,
     auth: &Authenticated,
-    routed: &Routed,
+    parts: &Parts,
     validated: &Validated,
+    verdict: Verdict,
     decision: &Decision,
     revision: &str,
-) -> Value {
+) -> record::Decision {
     let share = validated.share.as_ref();
-    json!({
-        "type": "decision",
-        "request_id": ctx.id,
-        "time": now_rfc3339(),
-        "caller": caller_json(auth),
-        "source_ip": ctx.peer.ip().to_string(),
-        "operation": routed.spec.name,
-        "region": auth.region,
-        "resource_arn": validated.resource,
-        "shared_with": share.and_then(|s| s.shared_with.clone()),
-        "target_type": share.and_then(|s| s.target).map(|t| t.as_str()),
-        "permission_type": share.and_then(|s| s.permission_type.clone()),
-        "client_request_token": validated.client_request_token,
-        "decision": ctx.decision,
-        "reasons": decision.reasons,
-        "policy_revision": revision,
-    })
+    record::Decision {
+        resource_arn: validated.resource.clone(),
+        shared_with: share.and_then(|s| s.shared_with.clone()),
+        target_type: share.and_then(|s| s.target).map(|t| t.as_str().to_string()),
+        permission_type: share.and_then(|s| s.permission_type.clone()),
+        client_request_token: validated.client_request_token.clone(),
+        decision: verdict,
+        reasons: decision.reasons.clone(),
+        policy_revision: Some(revision.to_string()),
+        ..decision_record(ctx, auth, parts)
+    }
 }
 
 /// The answer to a request abandoned at shutdown (its client has most likely gone already).

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub upstream_requests: IntCounterVec,
     pub upstream_duration: HistogramVec,
     pub audit_write_failures: IntCounter,
+    pub audit_stdout_dropped: IntCounter,
     pub audit_wait: Histogram,
     pub in_flight: IntGauge,
     pub policy_info: IntGaugeVec,
@@ -81,6 +82,10 @@ impl Metrics {
             "waguard_audit_write_failures_total",
             "Audit batches that could not be written",
         )?;
+        let audit_stdout_dropped = IntCounter::new(
+            "waguard_audit_stdout_dropped_total",
+            "Audit records left out of the stdout copy because its reader fell behind (the file has them)",
+        )?;
         let audit_wait = Histogram::with_opts(
             HistogramOpts::new(
                 "waguard_audit_wait_duration_seconds",
@@ -128,6 +133,7 @@ impl Metrics {
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(audit_write_failures.clone()))?;
+        registry.register(Box::new(audit_stdout_dropped.clone()))?;
         registry.register(Box::new(audit_wait.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(policy_info.clone()))?;
@@ -148,6 +154,7 @@ impl Metrics {
             upstream_requests,
             upstream_duration,
             audit_write_failures,
+            audit_stdout_dropped,
             audit_wait,
             in_flight,
             policy_info,

@@ -471,11 +471,7 @@ async fn kill_9_mid_load_loses_no_decision_record() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = audit_lines(&audit);
     let received = sim.sim.received();
     assert!(!received.is_empty());
     for r in &received {
@@ -548,11 +544,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
 
 /// Reads the audit file as it is on disk, without asking the writer to flush.
 fn records_on_disk(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    audit_lines(path)
 }
 
 /// Polls the file (no flush, no traffic) until `done` holds or `within` has passed.
@@ -750,4 +742,308 @@ async fn sigterm_past_the_grace_still_writes_the_outcome_of_every_forwarded_requ
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn waguard(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_waguard"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `waguard audit keygen`: PREFIX.key (private, 0600) and PREFIX.pub.
+fn keygen(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let prefix = dir.join("audit-signing");
+    let out = waguard(&["audit", "keygen", "--name", name, prefix.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.join("audit-signing.key");
+    let public = dir.join("audit-signing.pub");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the signer key must be private");
+    let public_text = std::fs::read_to_string(&public).unwrap();
+    assert!(
+        public_text.starts_with(&format!("{name}+")),
+        "{public_text}"
+    );
+    assert!(!public_text.contains("PRIVATE"));
+    // Never overwrites a key.
+    let again = waguard(&["audit", "keygen", "--name", name, prefix.to_str().unwrap()]);
+    assert!(!again.status.success());
+    (key, public)
+}
+
+/// Rewrites a log as an attacker with write access would: `edit` changes the lines, then every
+/// `seq`, `prev_hash` (and a checkpoint's `hash`) is recomputed so the chain verifies again.
+fn rewrite_and_rehash(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    use sha2::{Digest, Sha256};
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    edit(&mut lines);
+    let mut prev = "0".repeat(64);
+    for (seq, line) in lines.iter_mut().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let fields = v.as_object_mut().unwrap();
+        fields.remove("seq");
+        fields.remove("prev_hash");
+        if fields["type"] == "checkpoint" {
+            fields.insert("size".into(), seq.into());
+            fields.insert("hash".into(), prev.clone().into());
+        }
+        let rest = serde_json::to_string(&v).unwrap();
+        *line = format!("{{\"seq\":{seq},\"prev_hash\":\"{prev}\",{}", &rest[1..]);
+        prev = hex::encode(Sha256::digest(line.as_bytes()));
+    }
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[tokio::test]
+async fn signed_checkpoints_let_audit_verify_catch_rewrites_edits_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(dir.path(), "audit.example.internal");
+    let sim = SimServer::start().await;
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(
+        dir.path(),
+        &format!("http://{}", sim.addr),
+        &audit,
+        &format!(
+            "stdout = true\nlog_name = \"audit.example.internal\"\nsigning_key_file = \"{}\"\ncheckpoint_interval = 1",
+            key.display()
+        ),
+    );
+    let mut gw = GatewayProcess::start_with_stdout(&config).await;
+    let shipped_stdout = gw.child.stdout.take().unwrap();
+    // What a log shipper would keep: every line the gateway prints on stdout.
+    let shipper = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(shipped_stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    for (i, ou) in [APPROVED_OU, UNAPPROVED_OU, APPROVED_OU].iter().enumerate() {
+        let (path, body) = share_request(ou, &format!("cp-{i}"));
+        RawRequest::new("POST", &path, body).send(gw.addr).await;
+    }
+    // A checkpoint follows the records within the interval, without further traffic.
+    let records = wait_on_disk(&audit, Duration::from_secs(5), |r| {
+        r.iter().any(|r| r["type"] == "checkpoint")
+    })
+    .await;
+    assert!(
+        records.iter().any(|r| r["type"] == "checkpoint"),
+        "{records:#?}"
+    );
+    let (path, body) = share_request(APPROVED_OU, "cp-last");
+    RawRequest::new("POST", &path, body).send(gw.addr).await;
+    gw.signal("TERM");
+    let status = tokio::task::spawn_blocking(move || gw.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let shipped = shipper.join().unwrap();
+    let shipped_checkpoint: serde_json::Value = shipped
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .rfind(|r| r["type"] == "checkpoint")
+        .expect("checkpoints are shipped on stdout");
+    // Shutdown signed everything before it.
+    let records = audit_lines(&audit);
+    let last = records.last().unwrap();
+    assert_eq!(last["type"], "checkpoint");
+    assert_eq!(last["size"].as_u64().unwrap() + 1, records.len() as u64);
+    assert_eq!(shipped_checkpoint, *last);
+    let kept_elsewhere = dir.path().join("checkpoint.note");
+    std::fs::write(
+        &kept_elsewhere,
+        shipped_checkpoint["note"].as_str().unwrap(),
+    )
+    .unwrap();
+
+    let verify = |file: &Path, with_checkpoint: bool| {
+        let mut args = vec!["audit", "verify", "--public-key", public.to_str().unwrap()];
+        if with_checkpoint {
+            args.extend(["--checkpoint", kept_elsewhere.to_str().unwrap()]);
+        }
+        args.push(file.to_str().unwrap());
+        let out = waguard(&args);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, text) = verify(&audit, true);
+    assert!(ok, "{text}");
+    assert!(text.contains("signed checkpoints verified"), "{text}");
+    assert!(text.contains("outside checkpoint"), "{text}");
+
+    let copy = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::copy(&audit, &p).unwrap();
+        p
+    };
+    let deny_line = |lines: &Vec<String>| {
+        lines
+            .iter()
+            .position(|l| l.contains("\"decision\":\"deny\""))
+            .unwrap()
+    };
+
+    // 1. A re-hashed rewrite (the denied share now reads as allowed): the plain chain verifies,
+    //    the signed checkpoints after it do not.
+    let rewritten = copy("rewritten.jsonl");
+    rewrite_and_rehash(&rewritten, |lines| {
+        let i = deny_line(lines);
+        lines[i] = lines[i].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+    });
+    let plain = audit_verify(&[&rewritten]);
+    assert!(
+        plain.status.success(),
+        "the unkeyed chain cannot see this: {}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("without --public-key"));
+    let (ok, text) = verify(&rewritten, false);
+    assert!(!ok && text.contains("rewritten"), "{text}");
+    // Re-signing is what the attacker cannot do: a forged note fails the signature check.
+    let forged = copy("forged.jsonl");
+    rewrite_and_rehash(&forged, |lines| {
+        for l in lines
+            .iter_mut()
+            .filter(|l| l.contains("\"type\":\"checkpoint\""))
+        {
+            *l = l.replace("audit.example.internal\\n", "audit.example.internal\\n1");
+        }
+    });
+    let (ok, text) = verify(&forged, false);
+    assert!(!ok && text.contains("signature does not verify"), "{text}");
+
+    // 2. The same rewrite with every checkpoint removed: only the one kept elsewhere sees it.
+    let stripped = copy("stripped.jsonl");
+    rewrite_and_rehash(&stripped, |lines| {
+        let i = deny_line(lines);
+        lines[i] = lines[i].replace("\"decision\":\"deny\"", "\"decision\":\"allow\"");
+        lines.retain(|l| !l.contains("\"type\":\"checkpoint\""));
+    });
+    let (ok, text) = verify(&stripped, false);
+    assert!(ok, "{text}");
+    assert!(text.contains("no checkpoint"), "{text}");
+    let (ok, text) = verify(&stripped, true);
+    assert!(!ok, "{text}");
+
+    // 3. The last record edited (and the final checkpoint dropped, chain re-hashed).
+    let edited_last = copy("edited-last.jsonl");
+    rewrite_and_rehash(&edited_last, |lines| {
+        lines.pop();
+        let last = lines.len() - 1;
+        lines[last] = lines[last].replace("\"upstream_status\":200", "\"upstream_status\":403");
+    });
+    assert!(audit_verify(&[&edited_last]).status.success());
+    let (ok, text) = verify(&edited_last, true);
+    assert!(!ok && text.contains("rewritten"), "{text}");
+
+    // 4. The tail cut off (back to a complete record, chain intact).
+    let truncated = copy("truncated.jsonl");
+    rewrite_and_rehash(&truncated, |lines| {
+        lines.truncate(lines.len() - 3);
+    });
+    assert!(audit_verify(&[&truncated]).status.success());
+    let (ok, text) = verify(&truncated, true);
+    assert!(!ok && text.contains("truncated"), "{text}");
+
+    // 5. A key that is not the log's.
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_public) = keygen(other.path(), "audit.example.internal");
+    let out = waguard(&[
+        "audit",
+        "verify",
+        "--public-key",
+        other_public.to_str().unwrap(),
+        audit.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_stopped_stdout_reader_does_not_hold_up_allowed_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start().await;
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(
+        dir.path(),
+        &format!("http://{}", sim.addr),
+        &audit,
+        "stdout = true\nstdout_buffer_bytes = 65536",
+    );
+    let mut gw = GatewayProcess::start_with_stdout(&config).await;
+    // The log shipper reading the gateway's stdout is stopped (SIGSTOP): the pipe fills up.
+    struct Reader(std::process::Child);
+    impl Reader {
+        fn signal(&self, sig: &str) -> bool {
+            std::process::Command::new("kill")
+                .args([sig, &self.0.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        }
+    }
+    impl Drop for Reader {
+        fn drop(&mut self) {
+            self.signal("-CONT");
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let reader = Reader(
+        std::process::Command::new("cat")
+            .stdin(std::process::Stdio::from(gw.child.stdout.take().unwrap()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(reader.signal("-STOP"));
+    // ~300 allowed requests write well over the pipe (64 KiB) and the copy's buffer (64 KiB).
+    // Each must still be answered: a writer blocked on stdout would hang them all.
+    let n = 300;
+    for i in 0..n {
+        let (path, body) = share_request(APPROVED_OU, &format!("stdout-{i}"));
+        let resp = tokio::time::timeout(
+            Duration::from_secs(10),
+            RawRequest::new("POST", &path, body).send(gw.addr),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("request {i} hung behind the stopped stdout reader"));
+        // Forwarded and answered (the simulator says 409 to a repeated share).
+        assert!(
+            resp.status == 200 || resp.status == 409,
+            "request {i}: {resp:?}"
+        );
+    }
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    let dropped = metric(&metrics, "waguard_audit_stdout_dropped_total").unwrap();
+    assert!(dropped > 0.0, "{metrics}");
+    let (ready, body) = gw.admin_get("/readyz").await;
+    assert_eq!(ready, 200, "{body}");
+    assert!(reader.signal("-CONT"));
+    gw.signal("TERM");
+    let _ = tokio::task::spawn_blocking(move || gw.child.wait()).await;
+    drop(reader);
+    // The file has every decision, whatever stdout missed.
+    let decisions = audit_lines(&audit)
+        .iter()
+        .filter(|r| r["decision"] == "allow")
+        .count();
+    assert_eq!(decisions, n);
 }

@@ -1,28 +1,38 @@
-//! The audit log: hash-chained JSON Lines, fsynced before the gateway acts on a decision.
+//! The audit log: typed records, hash-chained JSON Lines, fsynced before the gateway acts on a
+//! decision, with signed checkpoints of the chain.
 //!
-//! A single writer thread owns the file. Requests hand it records and wait; the thread writes
-//! every record that is waiting, then calls `fsync` once for all of them (group commit). If a
-//! write fails, the batch is rolled back (file truncated to the last good record, chain not
-//! advanced) and every waiting request is told, so nothing is acted on without its record.
-//! The thread reopens the file when it was removed or replaced, rotates it by size, and keeps
-//! retrying after failures so the gateway recovers by itself.
+//! Requests hand records to one writer thread through a queue (this file); the thread groups
+//! what is waiting into one write and one fsync (`writer`), in a file it rotates, trims and
+//! recovers (`file`), sealing each record into the hash chain (`chain`) and signing the chain
+//! head now and then (`checkpoint`, `note`). `verify` checks all of that after the fact;
+//! `record` is the schema.
 
 pub mod chain;
+pub mod checkpoint;
+mod file;
+pub mod note;
+pub mod record;
+mod stdout;
+pub mod verify;
+mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::oneshot;
 
-pub use chain::{ChainHead, VerifyReport, verify_files};
+pub use chain::ChainHead;
+pub use file::rotated_files;
+pub use note::SigningKey;
+pub use record::AuditRecord;
+pub use verify::{VerifyOptions, VerifyReport, verify_files};
+
+use checkpoint::Checkpointer;
+use file::AuditFile;
+use stdout::StdoutCopy;
+use writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -38,20 +48,55 @@ pub struct AuditOptions {
     pub path: PathBuf,
     /// Also copy every record to stdout (for cluster log shipping).
     pub stdout: bool,
+    /// Bytes the stdout copy may hold while its reader falls behind.
+    pub stdout_buffer_bytes: usize,
     /// Rotate when the file reaches this size; 0 = never.
     pub max_file_bytes: u64,
     /// Rotated files to keep (the oldest beyond this are removed); 0 = keep all.
     pub max_files: usize,
+    /// Signs checkpoints of the chain; `None`: no checkpoints.
+    pub signing_key: Option<Arc<SigningKey>>,
+    /// The origin line of checkpoints.
+    pub log_name: String,
+    pub checkpoint_interval: Duration,
+    /// Records waiting this long for the writer make the log unhealthy (readiness).
+    pub stall_after: Duration,
     /// Counted on every failed batch.
     pub failures: Option<prometheus::IntCounter>,
+    /// Counts records dropped from the stdout copy (never from the file).
+    pub stdout_dropped: Option<prometheus::IntCounter>,
 }
+
+impl AuditOptions {
+    /// Options for a log at `path` with everything else at its default.
+    pub fn new(path: PathBuf) -> AuditOptions {
+        AuditOptions {
+            path,
+            stdout: false,
+            stdout_buffer_bytes: 4 * 1024 * 1024,
+            max_file_bytes: 0,
+            max_files: 0,
+            signing_key: None,
+            log_name: "waguard".into(),
+            checkpoint_interval: Duration::from_secs(10),
+            stall_after: STALLED_AFTER,
+            failures: None,
+            stdout_dropped: None,
+        }
+    }
+}
+
+/// Records that have waited this long for the writer make readiness fail by default.
+pub const STALLED_AFTER: Duration = Duration::from_secs(5);
+
+type Waiter = oneshot::Sender<Result<(), String>>;
 
 /// Records waiting for the writer thread, and who waits on them.
 #[derive(Default)]
 struct Queue {
-    records: Vec<Value>,
-    /// Callers of `append`: each hears whether the batch holding its record reached the disk.
-    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    records: Vec<AuditRecord>,
+    /// Callers of `submit`: each hears whether the batch holding its record reached the disk.
+    waiting: Vec<Waiter>,
     flushes: Vec<oneshot::Sender<()>>,
     close: Option<oneshot::Sender<()>>,
     /// The handle was dropped without `close`: write what is queued and stop.
@@ -60,22 +105,55 @@ struct Queue {
     stopped: bool,
     /// When the oldest queued record that nothing waits on arrived.
     lingering_since: Option<Instant>,
+    /// When the oldest record in `records` arrived.
+    queued_since: Option<Instant>,
+    /// While the writer writes a batch: when its oldest record arrived.
+    writing_since: Option<Instant>,
+    /// Test hook: the writer panics (see `AuditLog::poison_writer`).
+    #[cfg(test)]
+    poison: bool,
 }
 
 impl Queue {
     /// Something is waiting for the writer, or enough has piled up to write now.
     fn urgent(&self) -> bool {
+        #[cfg(test)]
+        if self.poison {
+            return true;
+        }
         !self.waiting.is_empty()
             || !self.flushes.is_empty()
             || self.close.is_some()
             || self.dropped
             || self.records.len() >= MAX_BATCH
     }
+
+    fn push(&mut self, record: AuditRecord) {
+        self.records.push(record);
+        self.queued_since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// What readiness needs to know about the log.
+struct Status {
+    healthy: AtomicBool,
+    writer_alive: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Status {
+    fn wrote(&self, result: &Result<(), String>) {
+        self.healthy.store(result.is_ok(), Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = result.as_ref().err().cloned();
+        }
+    }
 }
 
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    status: Status,
 }
 
 impl Shared {
@@ -85,17 +163,39 @@ impl Shared {
     }
 }
 
+/// Why the log cannot take records right now (readiness reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// The last write failed; the writer retries every second.
+    WriteFailed(String),
+    /// Records have waited for the writer this long (a hung disk or volume).
+    Stalled(Duration),
+    /// The writer thread has ended (it panicked, or the log was closed).
+    WriterStopped,
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhealthy::WriteFailed(e) => write!(f, "audit log not writable: {e}"),
+            Unhealthy::Stalled(d) => write!(
+                f,
+                "audit writer stalled: records have waited {:.1}s to be written",
+                d.as_secs_f64()
+            ),
+            Unhealthy::WriterStopped => write!(f, "audit writer stopped"),
+        }
+    }
+}
+
 /// Handle to the audit writer; shared by all requests.
 pub struct AuditLog {
     shared: Arc<Shared>,
-    healthy: Arc<AtomicBool>,
-    last_error: Arc<Mutex<Option<String>>>,
+    stall_after: Duration,
 }
 
 /// Largest number of records written before one fsync.
 const MAX_BATCH: usize = 1024;
-/// While writes fail, the writer retries this often even without new records.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Longest time a record nothing waits on (an outcome or a refusal) stays queued when no
 /// durable record comes along to carry it. Waking the writer and paying an fsync for each of
 /// them doubled the gateway's CPU per request at moderate load.
@@ -105,44 +205,74 @@ const STOPPED: &str = "the audit writer has stopped";
 
 impl AuditLog {
     pub fn open(options: AuditOptions) -> Result<AuditLog, AuditError> {
-        let healthy = Arc::new(AtomicBool::new(true));
-        let last_error = Arc::new(Mutex::new(None));
-        let writer = Writer::open(options, healthy.clone(), last_error.clone())?;
+        let path = options.path.clone();
+        let open_err = |message: String| AuditError::Open {
+            path: path.clone(),
+            message,
+        };
+        let opened = AuditFile::open(&options.path).map_err(&open_err)?;
+        let stdout = if options.stdout {
+            Some(
+                StdoutCopy::start(options.stdout_buffer_bytes, options.stdout_dropped.clone())
+                    .map_err(|e| open_err(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let checkpoints = options.signing_key.as_ref().map(|key| {
+            Checkpointer::new(
+                SigningKey::clone(key),
+                options.log_name.clone(),
+                options.checkpoint_interval,
+                &opened.head,
+            )
+        });
+        let writer = Writer {
+            file: opened.file,
+            head: opened.head,
+            notes: opened.notes,
+            outage: None,
+            checkpoints,
+            stdout,
+            max_file_bytes: options.max_file_bytes,
+            max_files: options.max_files,
+            failures: options.failures.clone(),
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            status: Status {
+                healthy: AtomicBool::new(true),
+                writer_alive: AtomicBool::new(true),
+                last_error: Mutex::new(None),
+            },
         });
-        let path = writer.options.path.clone();
         let for_writer = shared.clone();
         std::thread::Builder::new()
             .name("waguard-audit".into())
             .spawn(move || writer.run(&for_writer))
-            .map_err(|e| AuditError::Open {
-                path,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(AuditLog {
             shared,
-            healthy,
-            last_error,
+            stall_after: options.stall_after,
         })
     }
 
     /// Appends a record and returns once it is on disk (fsynced).
-    pub async fn append(&self, record: Value) -> Result<(), AuditError> {
+    pub async fn append(&self, record: AuditRecord) -> Result<(), AuditError> {
         self.submit(record).durable().await
     }
 
     /// Hands a record to the writer now; [`Submitted::durable`] says when it is on disk. Lets a
     /// request prepare its next step while the writer fsyncs.
-    pub fn submit(&self, record: Value) -> Submitted {
+    pub fn submit(&self, record: AuditRecord) -> Submitted {
         let (done, wait) = oneshot::channel();
         {
             let mut q = self.shared.lock();
             if q.stopped {
                 return Submitted(None);
             }
-            q.records.push(record);
+            q.push(record);
             q.waiting.push(done);
         }
         self.shared.wake.notify_one();
@@ -152,14 +282,14 @@ impl AuditLog {
     /// Queues a record without waiting for the disk: for records nothing waits on (outcomes,
     /// refusals). It is written with the next group commit, at the latest after [`LINGER`];
     /// a failure is counted and logged.
-    pub fn record(&self, record: Value) {
+    pub fn record(&self, record: AuditRecord) {
         let wake = {
             let mut q = self.shared.lock();
             if q.stopped {
-                tracing::error!("{STOPPED}; a record was dropped");
+                tracing::error!(kind = record.kind(), "{STOPPED}; a record was dropped");
                 return;
             }
-            q.records.push(record);
+            q.push(record);
             // The first lingering record starts the writer's linger timer: an idle writer
             // sleeps without a timeout and must be told. Later ones ride the same timer.
             let first = q.lingering_since.is_none();
@@ -185,16 +315,39 @@ impl AuditLog {
         let _ = wait.await;
     }
 
-    /// Whether the last write succeeded (readiness).
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+    /// Whether records can be written now; why not, otherwise (readiness).
+    pub fn health(&self) -> Result<(), Unhealthy> {
+        let status = &self.shared.status;
+        if !status.writer_alive.load(Ordering::Acquire) {
+            return Err(Unhealthy::WriterStopped);
+        }
+        let waited = {
+            let q = self.shared.lock();
+            [q.queued_since, q.writing_since]
+                .into_iter()
+                .flatten()
+                .map(|t| t.elapsed())
+                .max()
+        };
+        if let Some(waited) = waited
+            && waited > self.stall_after
+        {
+            return Err(Unhealthy::Stalled(waited));
+        }
+        if !status.healthy.load(Ordering::Relaxed) {
+            let error = status
+                .last_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .unwrap_or_default();
+            return Err(Unhealthy::WriteFailed(error));
+        }
+        Ok(())
     }
 
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
-    }
-
-    /// Writes what is queued, logs the chain head and stops the writer.
+    /// Writes what is queued (with a final checkpoint), logs the chain head and stops the
+    /// writer.
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
         {
@@ -206,6 +359,30 @@ impl AuditLog {
         }
         self.shared.wake.notify_one();
         let _ = wait.await;
+    }
+
+    /// Test hook: makes the writer thread panic the next time it looks at the queue.
+    #[cfg(test)]
+    fn poison_writer(&self) {
+        self.shared.lock().poison = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Test hook: a log whose writer never takes anything, as if its disk hung.
+    #[cfg(test)]
+    fn open_with_hung_writer(stall_after: Duration) -> AuditLog {
+        AuditLog {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                wake: Condvar::new(),
+                status: Status {
+                    healthy: AtomicBool::new(true),
+                    writer_alive: AtomicBool::new(true),
+                    last_error: Mutex::new(None),
+                },
+            }),
+            stall_after,
+        }
     }
 }
 
@@ -234,434 +411,38 @@ impl Drop for AuditLog {
     }
 }
 
-struct Writer {
-    options: AuditOptions,
-    file: Option<File>,
-    /// (device, inode) of the open file, to notice it being removed or replaced.
-    identity: Option<(u64, u64)>,
-    /// Bytes of the open file that hold complete, fsynced records.
-    len: u64,
-    head: ChainHead,
-    /// Seq of the first record in the current file (names the file when rotated).
-    file_first_seq: u64,
-    /// Records to write ahead of the next batch (recovery and outage notes).
-    notes: Vec<Value>,
-    outage: Option<Outage>,
-    healthy: Arc<AtomicBool>,
-    last_error: Arc<Mutex<Option<String>>>,
-}
-
-struct Outage {
-    since: String,
-    refused: u64,
-    error: String,
-}
-
-fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-fn open_err(path: &Path, e: impl std::fmt::Display) -> AuditError {
-    AuditError::Open {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
-impl Writer {
-    fn open(
-        options: AuditOptions,
-        healthy: Arc<AtomicBool>,
-        last_error: Arc<Mutex<Option<String>>>,
-    ) -> Result<Writer, AuditError> {
-        let path = options.path.clone();
-        let mut notes = Vec::new();
-        let mut head = None;
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => {
-                let bytes = std::fs::read(&path).map_err(|e| open_err(&path, e))?;
-                let (h, torn) = chain::recover_head(&bytes).map_err(|e| open_err(&path, e))?;
-                if torn > 0 {
-                    // A crash mid-write left part of a record that was never acknowledged.
-                    let keep = (bytes.len() - torn) as u64;
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(|e| open_err(&path, e))?;
-                    f.set_len(keep)
-                        .and_then(|_| f.sync_all())
-                        .map_err(|e| open_err(&path, e))?;
-                    notes.push(json!({
-                        "type": "audit_recovery",
-                        "time": now(),
-                        "message": "discarded an incomplete final record left by a crash; its request was never acted on",
-                        "discarded_bytes": torn,
-                        "discarded_sha256": chain::line_hash(&bytes[bytes.len() - torn..]),
-                    }));
-                }
-                head = h;
-            }
-            Ok(_) => {} // A device such as /dev/null or /dev/full: nothing to recover.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(open_err(&path, e)),
-        }
-        if head.is_none() {
-            head = latest_rotated(&path).map_err(|e| open_err(&path, e))?;
-        }
-        let head = head.unwrap_or_else(ChainHead::genesis);
-        let mut w = Writer {
-            file_first_seq: head.next_seq,
-            options,
-            file: None,
-            identity: None,
-            len: 0,
-            head,
-            notes,
-            outage: None,
-            healthy,
-            last_error,
-        };
-        w.reopen().map_err(|e| open_err(&path, e))?;
-        Ok(w)
-    }
-
-    fn reopen(&mut self) -> std::io::Result<()> {
-        let path = &self.options.path;
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let meta = file.metadata()?;
-        self.identity = Some((meta.dev(), meta.ino()));
-        self.len = meta.len();
-        if meta.len() == 0 {
-            self.file_first_seq = self.head.next_seq;
-        }
-        self.file = Some(file);
-        sync_parent(path);
-        Ok(())
-    }
-
-    /// Makes sure the open file is still the one at the path; reopens it otherwise.
-    fn ensure_file(&mut self) -> std::io::Result<()> {
-        let current = std::fs::metadata(&self.options.path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        if self.file.is_some() && current.is_some() && current == self.identity {
-            return Ok(());
-        }
-        let replaced = self.file.is_some();
-        self.file = None;
-        self.reopen()?;
-        if replaced {
-            tracing::warn!(path = %self.options.path.display(), "audit log was removed or replaced; writing to a new file");
-            self.notes.push(json!({
-                "type": "audit_reopened",
-                "time": now(),
-                "message": "the audit file was removed or replaced while the gateway ran; the chain continues here",
-            }));
-        }
-        Ok(())
-    }
-
-    fn run(mut self, shared: &Shared) {
-        loop {
-            let (records, waiting, flushes, close, stop) = {
-                let mut q = shared.lock();
-                loop {
-                    if q.urgent() {
-                        break;
-                    }
-                    // Without anything urgent the writer sleeps until a record nothing waits
-                    // on has lingered long enough, or (during an outage) until the next retry.
-                    let linger = q
-                        .lingering_since
-                        .map(|t| LINGER.saturating_sub(t.elapsed()));
-                    let retry = self.outage.is_some().then_some(RETRY_EVERY);
-                    let timeout = match (linger, retry) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    match timeout {
-                        None => q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
-                        Some(t) if t.is_zero() => break,
-                        Some(t) => {
-                            let (guard, result) = shared
-                                .wake
-                                .wait_timeout(q, t)
-                                .unwrap_or_else(|e| e.into_inner());
-                            q = guard;
-                            if result.timed_out() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let stop = q.close.is_some() || q.dropped;
-                if stop {
-                    q.stopped = true;
-                }
-                q.lingering_since = None;
-                (
-                    std::mem::take(&mut q.records),
-                    std::mem::take(&mut q.waiting),
-                    std::mem::take(&mut q.flushes),
-                    q.close.take(),
-                    stop,
-                )
-            };
-            // An empty batch during an outage writes just the outage note, to recover.
-            if !records.is_empty() || !self.notes.is_empty() || self.outage.is_some() {
-                let result = self.write_batch(&records);
-                for w in waiting {
-                    let _ = w.send(result.clone());
-                }
-            }
-            for f in flushes {
-                let _ = f.send(());
-            }
-            if stop {
-                tracing::info!(next_seq = self.head.next_seq, last_hash = %self.head.last_hash, "audit log closed");
-                if let Some(done) = close {
-                    let _ = done.send(());
-                }
-                return;
-            }
-        }
-    }
-
-    /// Writes notes and records, fsyncs once. All or nothing.
-    fn write_batch(&mut self, records: &[Value]) -> Result<(), String> {
-        let result = self.try_write(records);
-        match &result {
-            Ok(()) => {
-                self.healthy.store(true, Ordering::Relaxed);
-                if let Ok(mut e) = self.last_error.lock() {
-                    *e = None;
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, records = records.len(), "audit write failed; the affected requests are refused");
-                if let Some(c) = &self.options.failures {
-                    c.inc();
-                }
-                self.healthy.store(false, Ordering::Relaxed);
-                if let Ok(mut last) = self.last_error.lock() {
-                    *last = Some(e.clone());
-                }
-                let outage = self.outage.get_or_insert_with(|| Outage {
-                    since: now(),
-                    refused: 0,
-                    error: String::new(),
-                });
-                outage.refused += records.len() as u64;
-                outage.error = e.clone();
-            }
-        }
-        result
-    }
-
-    fn try_write(&mut self, records: &[Value]) -> Result<(), String> {
-        let path = self.options.path.display().to_string();
-        self.ensure_file().map_err(|e| format!("{path}: {e}"))?;
-        let mut head = self.head.clone();
-        let mut buf = Vec::new();
-        let outage_note = self.outage.as_ref().map(|o| {
-            json!({
-                "type": "audit_outage",
-                "time": now(),
-                "since": o.since,
-                "refused_records": o.refused,
-                "error": o.error,
-                "message": "audit writes failed for a while; the requests whose records could not be written were refused",
-            })
-        });
-        for r in self.notes.iter().chain(outage_note.iter()).chain(records) {
-            let (line, next) = head.seal(r)?;
-            buf.extend_from_slice(&line);
-            buf.push(b'\n');
-            head = next;
-        }
-        let Some(file) = self.file.as_mut() else {
-            return Err(format!("{path}: not open"));
-        };
-        if let Err(e) = file.write_all(&buf).and_then(|_| file.sync_data()) {
-            // Roll back whatever part of the batch reached the file; reopen next time.
-            let _ = file.set_len(self.len);
-            self.file = None;
-            return Err(format!("{path}: {e}"));
-        }
-        self.len += buf.len() as u64;
-        self.head = head;
-        self.notes.clear();
-        self.outage = None;
-        if self.options.stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&buf);
-            let _ = out.flush();
-        }
-        if self.options.max_file_bytes > 0 && self.len >= self.options.max_file_bytes {
-            self.rotate();
-        }
-        Ok(())
-    }
-
-    /// Renames the full file to `<name>.<first seq>` and starts a new one; the chain carries on.
-    fn rotate(&mut self) {
-        let path = &self.options.path;
-        let rotated = rotated_name(path, self.file_first_seq);
-        match std::fs::rename(path, &rotated) {
-            Ok(()) => {
-                tracing::info!(rotated = %rotated.display(), next_seq = self.head.next_seq, last_hash = %self.head.last_hash, "audit log rotated");
-                self.file = None;
-                self.file_first_seq = self.head.next_seq;
-                if let Err(e) = self.reopen() {
-                    tracing::error!(error = %e, "could not open a new audit file after rotation");
-                }
-                self.apply_retention();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "audit log rotation failed; continuing in the current file")
-            }
-        }
-    }
-}
-
-impl Writer {
-    /// Removes the oldest rotated files beyond `max_files`. The removal is recorded in the
-    /// chain (an `audit_retention` record naming the files and the first seq still kept), so
-    /// a log that starts mid-chain says why.
-    fn apply_retention(&mut self) {
-        let keep = self.options.max_files;
-        if keep == 0 {
-            return;
-        }
-        let files = match rotated_files(&self.options.path) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "audit retention: cannot list rotated files");
-                return;
-            }
-        };
-        let excess = files.len().saturating_sub(keep);
-        let mut removed = Vec::new();
-        for file in &files[..excess] {
-            match std::fs::remove_file(file) {
-                Ok(()) => removed.push(file_name(file)),
-                Err(e) => {
-                    tracing::error!(file = %file.display(), error = %e, "audit retention: cannot remove a rotated file");
-                }
-            }
-        }
-        if removed.is_empty() {
-            return;
-        }
-        sync_parent(&self.options.path);
-        let first_kept_seq = files
-            .get(excess)
-            .and_then(|f| f.extension())
-            .and_then(|e| e.to_str())
-            .and_then(|e| e.parse::<u64>().ok())
-            .unwrap_or(self.file_first_seq);
-        tracing::info!(
-            ?removed,
-            first_kept_seq,
-            "audit retention removed rotated files"
-        );
-        self.notes.push(json!({
-            "type": "audit_retention",
-            "time": now(),
-            "removed": removed,
-            "first_kept_seq": first_kept_seq,
-            "message": format!("rotated audit files beyond audit.max_files = {keep} were removed; records before seq {first_kept_seq} are no longer on this volume"),
-        }));
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn rotated_name(path: &Path, first_seq: u64) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".{first_seq:012}"));
-    path.with_file_name(name)
-}
-
-/// Rotated files of `path`, oldest first.
-pub fn rotated_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let Some(dir) = path.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    }) else {
-        return Ok(Vec::new());
-    };
-    let Some(stem) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(Vec::new());
-    };
-    let mut found = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(suffix) = name.strip_prefix(stem).and_then(|s| s.strip_prefix('.'))
-            && suffix.len() == 12
-            && suffix.bytes().all(|b| b.is_ascii_digit())
-        {
-            found.push(entry.path());
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-fn latest_rotated(path: &Path) -> Result<Option<ChainHead>, String> {
-    let files = rotated_files(path).map_err(|e| e.to_string())?;
-    let Some(last) = files.last() else {
-        return Ok(None);
-    };
-    let bytes = std::fs::read(last).map_err(|e| format!("{}: {e}", last.display()))?;
-    chain::recover_head(&bytes)
-        .map(|(h, _)| h)
-        .map_err(|e| format!("{}: {e}", last.display()))
-}
-
-fn sync_parent(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(d) = File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })
-    {
-        let _ = d.sync_all();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::path::Path;
+
+    use serde_json::Value;
+
     fn options(path: &Path) -> AuditOptions {
-        AuditOptions {
-            path: path.to_path_buf(),
-            stdout: false,
-            max_file_bytes: 0,
-            max_files: 0,
-            failures: None,
-        }
+        AuditOptions::new(path.to_path_buf())
+    }
+
+    /// A small record whose `request_id` says which it is.
+    fn rec(i: impl std::fmt::Display) -> AuditRecord {
+        AuditRecord::Outcome(record::Outcome {
+            request_id: i.to_string(),
+            time: record::now(),
+            operation: "CreateTemplateShare".into(),
+            forwarded: true,
+            upstream_status: Some(200),
+            aws_request_id: None,
+            share_id: None,
+            error_code: None,
+            error: None,
+            latency_ms: Some(1.0),
+        })
+    }
+
+    fn no_options() -> VerifyOptions {
+        VerifyOptions::default()
     }
 
     #[tokio::test]
@@ -672,20 +453,16 @@ mod tests {
         o.max_file_bytes = 400;
         let log = AuditLog::open(o.clone()).unwrap();
         for i in 0..10 {
-            log.append(json!({"type": "decision", "i": i}))
-                .await
-                .unwrap();
+            log.append(rec(i)).await.unwrap();
         }
         log.close().await;
         let log = AuditLog::open(o).unwrap();
-        log.append(json!({"type": "decision", "i": 10}))
-            .await
-            .unwrap();
+        log.append(rec(10)).await.unwrap();
         log.close().await;
         let mut files = rotated_files(&path).unwrap();
         assert!(files.len() >= 2, "{files:?}");
         files.push(path.clone());
-        let report = verify_files(&files).unwrap();
+        let report = verify_files(&files, &no_options()).unwrap();
         assert_eq!(report.records, 11);
         assert!(!report.starts_mid_chain);
     }
@@ -697,7 +474,7 @@ mod tests {
         let log = AuditLog::open(options(&path)).unwrap();
         // Let the writer fall asleep first: an idle gateway is the case that matters.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        log.record(json!({"type": "outcome", "n": 1}));
+        log.record(rec("n1"));
         // No flush, no other record: the writer's linger timer must write it.
         let mut text = String::new();
         for _ in 0..100 {
@@ -707,18 +484,16 @@ mod tests {
             }
             tokio::time::sleep(LINGER / 5).await;
         }
-        assert!(text.contains("\"n\":1"), "{text:?}");
+        assert!(text.contains("\"n1\""), "{text:?}");
         // A durable append carries whatever is queued with it, in order.
-        log.record(json!({"type": "outcome", "n": 2}));
-        log.append(json!({"type": "decision", "n": 3}))
-            .await
-            .unwrap();
+        log.record(rec("n2"));
+        log.append(rec("n3")).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let two = text.find("\"n\":2").unwrap();
-        let three = text.find("\"n\":3").unwrap();
+        let two = text.find("\"n2\"").unwrap();
+        let three = text.find("\"n3\"").unwrap();
         assert!(two < three, "{text}");
         log.close().await;
-        assert!(log.append(json!({"type": "decision"})).await.is_err());
+        assert!(log.append(rec("late")).await.is_err());
     }
 
     #[tokio::test]
@@ -730,16 +505,14 @@ mod tests {
         o.max_files = 2;
         let log = AuditLog::open(o).unwrap();
         for i in 0..30 {
-            log.append(json!({"type": "decision", "i": i}))
-                .await
-                .unwrap();
+            log.append(rec(i)).await.unwrap();
         }
         log.close().await;
         let mut files = rotated_files(&path).unwrap();
         assert_eq!(files.len(), 2, "{files:?}");
         files.push(path.clone());
         // What is left is one intact chain that starts where the removed files ended.
-        let report = verify_files(&files).unwrap();
+        let report = verify_files(&files, &no_options()).unwrap();
         assert!(report.starts_mid_chain);
         let text: String = files
             .iter()
@@ -764,8 +537,8 @@ mod tests {
         let kept: Vec<u64> = text
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|r| r["type"] == "decision")
-            .map(|r| r["i"].as_u64().unwrap())
+            .filter(|r| r["type"] == "outcome")
+            .map(|r| r["request_id"].as_str().unwrap().parse::<u64>().unwrap())
             .collect();
         assert_eq!(kept.last(), Some(&29));
         assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
@@ -776,16 +549,145 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(options(&path)).unwrap();
-        log.append(json!({"type": "decision"})).await.unwrap();
+        log.append(rec("d")).await.unwrap();
         log.close().await;
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"type\":\"decis").unwrap();
         let log = AuditLog::open(options(&path)).unwrap();
-        log.append(json!({"type": "decision"})).await.unwrap();
+        log.append(rec("d")).await.unwrap();
         log.close().await;
-        let report = verify_files(std::slice::from_ref(&path)).unwrap();
+        let report = verify_files(std::slice::from_ref(&path), &no_options()).unwrap();
         assert_eq!(report.records, 3);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"type\":\"audit_recovery\""));
+    }
+
+    fn signing_key() -> Arc<SigningKey> {
+        let (signer, _) = note::generate("audit.example").unwrap();
+        Arc::new(SigningKey::parse(&signer).unwrap())
+    }
+
+    fn lines(path: &Path) -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_signed_while_records_are_written_and_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let key = signing_key();
+        let mut o = options(&path);
+        o.signing_key = Some(key.clone());
+        o.log_name = "audit.example".into();
+        o.checkpoint_interval = Duration::from_millis(200);
+        let log = AuditLog::open(o).unwrap();
+        // Idle: no records, no checkpoints.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(lines(&path).is_empty());
+        log.append(rec(1)).await.unwrap();
+        log.append(rec(2)).await.unwrap();
+        // Without further traffic, a checkpoint follows within the interval.
+        let mut records = Vec::new();
+        for _ in 0..100 {
+            records = lines(&path);
+            if records.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(records.len(), 3, "{records:#?}");
+        let cp = &records[2];
+        assert_eq!(cp["type"], "checkpoint");
+        assert_eq!(cp["size"], 2);
+        assert_eq!(cp["origin"], "audit.example");
+        assert_eq!(cp["hash"], records[2]["prev_hash"]);
+        let body = note::open(cp["note"].as_str().unwrap(), &key.verifier()).unwrap();
+        let parsed = note::Checkpoint::parse(body).unwrap();
+        assert_eq!(parsed.size, 2);
+        assert_eq!(hex::encode(parsed.hash), cp["hash"].as_str().unwrap());
+        // Nothing new: no second checkpoint.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(lines(&path).len(), 3);
+        // Close signs what came after the last checkpoint.
+        log.append(rec(3)).await.unwrap();
+        log.close().await;
+        let records = lines(&path);
+        assert_eq!(records.len(), 5);
+        assert_eq!(records[4]["type"], "checkpoint");
+        assert_eq!(records[4]["size"], 4);
+        let report = verify_files(
+            std::slice::from_ref(&path),
+            &VerifyOptions {
+                public_key: Some(key.verifier()),
+                checkpoint: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(report.checkpoints_verified, 2);
+        assert_eq!(report.last_checkpoint_size, Some(4));
+    }
+
+    #[tokio::test]
+    async fn every_rotated_file_ends_with_a_signed_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let key = signing_key();
+        let mut o = options(&path);
+        o.signing_key = Some(key.clone());
+        o.max_file_bytes = 1500;
+        let log = AuditLog::open(o).unwrap();
+        for i in 0..20 {
+            log.append(rec(i)).await.unwrap();
+        }
+        log.close().await;
+        let mut files = rotated_files(&path).unwrap();
+        assert!(files.len() >= 2, "{files:?}");
+        for f in &files {
+            let records = lines(f);
+            assert_eq!(records.last().unwrap()["type"], "checkpoint", "{f:?}");
+        }
+        files.push(path.clone());
+        let report = verify_files(
+            &files,
+            &VerifyOptions {
+                public_key: Some(key.verifier()),
+                checkpoint: None,
+            },
+        )
+        .unwrap();
+        assert!(report.checkpoints_verified >= 3);
+    }
+
+    #[tokio::test]
+    async fn records_waiting_on_a_hung_writer_make_the_log_unhealthy() {
+        let log = AuditLog::open_with_hung_writer(Duration::from_millis(100));
+        assert_eq!(log.health(), Ok(()));
+        log.record(rec(1));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(
+            matches!(log.health(), Err(Unhealthy::Stalled(d)) if d >= Duration::from_millis(100)),
+            "{:?}",
+            log.health()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_makes_the_log_unhealthy_and_refuses_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(options(&dir.path().join("audit.jsonl"))).unwrap();
+        log.append(rec(1)).await.unwrap();
+        log.poison_writer();
+        for _ in 0..100 {
+            if log.health().is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(log.health(), Err(Unhealthy::WriterStopped));
+        assert!(log.append(rec(2)).await.is_err());
     }
 }

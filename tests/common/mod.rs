@@ -291,13 +291,10 @@ file = "audit.jsonl"
     }
 
     /// Every audit record of the requests answered so far (waits for queued records).
+    /// Every record in the audit file after a flush, each checked against `audit.schema.json`.
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
         self.gateway.gateway.audit.flush().await;
-        std::fs::read_to_string(&self.audit_file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        audit_lines(&self.audit_file)
     }
 
     pub async fn stop(&self) {
@@ -659,4 +656,24 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         l.strip_prefix(series)
             .and_then(|rest| rest.trim().parse().ok())
     })
+}
+
+/// The complete records of an audit file as they are on disk, each checked against `audit.schema.json`
+/// (so every test that reads the log also checks the schema log pipelines rely on).
+pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Only complete lines: a reader polling the file may catch a write half done.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let violations = waguard::audit::record::schema_violations(&v);
+            assert!(
+                violations.is_empty(),
+                "audit record breaks audit.schema.json: {violations:?}\n{l}"
+            );
+            v
+        })
+        .collect()
 }
