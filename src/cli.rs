@@ -1,4 +1,4 @@
-//! Commands: `serve`, `demo`, `sim`, `check-config`, `policy test/eval`, `audit verify`.
+//! Commands: `serve`, `demo`, `sim`, `check-config`, `policy test/eval`, `audit verify/keygen`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -241,8 +241,16 @@ async fn run(command: Command) -> Result<(), String> {
             let c = Config::load(&config).map_err(|e| e.to_string())?;
             let callers = Callers::load(&c.callers.file).map_err(|e| e.to_string())?;
             let policy = Policy::load(&c.policy.dir).map_err(|e| e.to_string())?;
+            let signing = match &c.audit.signing_key_file {
+                Some(path) => {
+                    let key = crate::audit::checkpoint::load_signing_key(path)
+                        .map_err(|e| format!("audit.signing_key_file: {e}"))?;
+                    format!(", audit checkpoints signed by {}", key.verifier().to_text())
+                }
+                None => ", audit checkpoints off (no audit.signing_key_file)".into(),
+            };
             println!(
-                "{}: ok ({} callers, policy {} revision {})",
+                "{}: ok ({} callers, policy {} revision {}{signing})",
                 config.display(),
                 callers.len(),
                 c.policy.dir.display(),

@@ -330,15 +330,7 @@ async fn a_deleted_audit_file_is_recreated_and_noted() {
 
 #[tokio::test]
 async fn fail_open_forwards_without_a_record_only_when_configured() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = SimServer::start().await;
-    let audit = dir.path().join("audit.jsonl");
-    let config = write_process_config(
-        dir.path(),
-        &format!("http://{}", sim.addr),
-        &audit,
-        "on_failure = \"fail-open\"",
-    );
+    let (_dir, sim, audit, config) = process_setup("on_failure = \"fail-open\"").await;
     let gw = GatewayProcess::start(&config, false).await;
     std::fs::remove_file(&audit).unwrap();
     std::os::unix::fs::symlink("/dev/full", &audit).unwrap();
@@ -744,6 +736,28 @@ async fn sigterm_past_the_grace_still_writes_the_outcome_of_every_forwarded_requ
     );
 }
 
+/// A gateway-process config in front of a fresh simulator, with its audit file in a new temp
+/// folder and `extra_audit` lines in `[audit]`. Returns (folder, simulator, audit file, config).
+async fn process_setup(
+    extra_audit: &str,
+) -> (
+    tempfile::TempDir,
+    SimServer,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start().await;
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(
+        dir.path(),
+        &format!("http://{}", sim.addr),
+        &audit,
+        extra_audit,
+    );
+    (dir, sim, audit, config)
+}
+
 fn waguard(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_waguard"))
         .args(args)
@@ -805,19 +819,13 @@ fn rewrite_and_rehash(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
 
 #[tokio::test]
 async fn signed_checkpoints_let_audit_verify_catch_rewrites_edits_and_truncation() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = keygen(dir.path(), "audit.example.internal");
-    let sim = SimServer::start().await;
-    let audit = dir.path().join("audit.jsonl");
-    let config = write_process_config(
-        dir.path(),
-        &format!("http://{}", sim.addr),
-        &audit,
-        &format!(
-            "stdout = true\nlog_name = \"audit.example.internal\"\nsigning_key_file = \"{}\"\ncheckpoint_interval = 1",
-            key.display()
-        ),
-    );
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(keys.path(), "audit.example.internal");
+    let (dir, _sim, audit, config) = process_setup(&format!(
+        "stdout = true\nlog_name = \"audit.example.internal\"\nsigning_key_file = \"{}\"\ncheckpoint_interval = 1",
+        key.display()
+    ))
+    .await;
     let mut gw = GatewayProcess::start_with_stdout(&config).await;
     let shipped_stdout = gw.child.stdout.take().unwrap();
     // What a log shipper would keep: every line the gateway prints on stdout.
@@ -977,15 +985,8 @@ async fn signed_checkpoints_let_audit_verify_catch_rewrites_edits_and_truncation
 
 #[tokio::test]
 async fn a_stopped_stdout_reader_does_not_hold_up_allowed_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = SimServer::start().await;
-    let audit = dir.path().join("audit.jsonl");
-    let config = write_process_config(
-        dir.path(),
-        &format!("http://{}", sim.addr),
-        &audit,
-        "stdout = true\nstdout_buffer_bytes = 65536",
-    );
+    let (_dir, _sim, audit, config) =
+        process_setup("stdout = true\nstdout_buffer_bytes = 65536").await;
     let mut gw = GatewayProcess::start_with_stdout(&config).await;
     // The log shipper reading the gateway's stdout is stopped (SIGSTOP): the pipe fills up.
     struct Reader(std::process::Child);

@@ -567,6 +567,14 @@ mod tests {
         Arc::new(SigningKey::parse(&signer).unwrap())
     }
 
+    /// Options for a log at `path` that signs checkpoints with `key`.
+    fn signed_options(path: &Path, key: &Arc<SigningKey>) -> AuditOptions {
+        let mut o = options(path);
+        o.signing_key = Some(key.clone());
+        o.log_name = "audit.example".into();
+        o
+    }
+
     fn lines(path: &Path) -> Vec<Value> {
         std::fs::read_to_string(path)
             .unwrap_or_default()
@@ -580,9 +588,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let key = signing_key();
-        let mut o = options(&path);
-        o.signing_key = Some(key.clone());
-        o.log_name = "audit.example".into();
+        let mut o = signed_options(&path, &key);
         o.checkpoint_interval = Duration::from_millis(200);
         let log = AuditLog::open(o).unwrap();
         // Idle: no records, no checkpoints.
@@ -636,8 +642,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let key = signing_key();
-        let mut o = options(&path);
-        o.signing_key = Some(key.clone());
+        let mut o = signed_options(&path, &key);
         o.max_file_bytes = 1500;
         let log = AuditLog::open(o).unwrap();
         for i in 0..20 {

@@ -81,6 +81,7 @@ app.kubernetes.io/component: gateway
 {{- define "waguard.configDir" -}}/etc/waguard{{- end }}
 {{- define "waguard.callersDir" -}}/etc/waguard/callers{{- end }}
 {{- define "waguard.tlsDir" -}}/etc/waguard/tls{{- end }}
+{{- define "waguard.auditSigningDir" -}}/etc/waguard/audit-signing{{- end }}
 {{- define "waguard.gitRoot" -}}/var/run/waguard/git{{- end }}
 
 {{- define "waguard.policyDir" -}}
@@ -125,6 +126,18 @@ default policy is always the repository's; *_test.rego files are left out.
 {{- . | replace "/" "__" }}
 {{- end }}
 
+{{/* The audit log's name (checkpoint origin): config.audit.log_name when set, else audit.signing.logName. */}}
+{{- define "waguard.auditLogName" -}}
+{{- $audit := dig "audit" dict (default (dict) .Values.config) }}
+{{- $name := "" }}
+{{- if and (kindIs "map" $audit) (hasKey $audit "log_name") (not (kindIs "invalid" (get $audit "log_name"))) }}
+{{- $name = get $audit "log_name" }}
+{{- else }}
+{{- $name = default "waguard" .Values.audit.signing.logName }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
 {{- define "waguard.terminationGracePeriodSeconds" -}}
 {{- $grace := ceil (dig "server" "shutdown_grace" 20 (default (dict) .Values.config)) | int }}
 {{- $sleep := int .Values.lifecycle.preStopSleepSeconds }}
@@ -148,7 +161,7 @@ keys in name order; nested maps become inline tables.
   "server" (list "listen" "admin_listen" "tls_cert_file" "tls_key_file")
   "policy" (list "dir")
   "callers" (list "file")
-  "audit" (list "file") }}
+  "audit" (list "file" "signing_key_file") }}
 {{- $cfg := deepCopy (default (dict) .Values.config) }}
 {{- range $table, $keys := $owned }}
 {{- $t := get $cfg $table }}
@@ -157,6 +170,9 @@ keys in name order; nested maps become inline tables.
 {{- end }}
 {{- range $keys }}
 {{- if and $t (hasKey $t .) }}
+{{- if and (eq $table "audit") (eq . "signing_key_file") }}
+{{- fail "config.audit.signing_key_file is set by the chart from the pod's layout; name the Secret holding the signer key in audit.signing.existingSecret instead" }}
+{{- end }}
 {{- fail (printf "config.%s.%s is set by the chart from the pod's layout; remove it from values" $table .) }}
 {{- end }}
 {{- end }}
@@ -173,7 +189,13 @@ keys in name order; nested maps become inline tables.
 {{- end }}
 {{- $_ := set (get $cfg "policy") "dir" (include "waguard.policyDir" .) }}
 {{- $_ := set (get $cfg "callers") "file" (printf "%s/%s" (include "waguard.callersDir" .) .Values.callers.key) }}
-{{- $_ := set (get $cfg "audit") "file" (printf "%s/audit.jsonl" .Values.audit.mountPath) }}
+{{- $audit := get $cfg "audit" }}
+{{- $_ := set $audit "file" (printf "%s/audit.jsonl" .Values.audit.mountPath) }}
+{{- $signing := .Values.audit.signing }}
+{{- if $signing.existingSecret }}
+{{- $_ := set $audit "signing_key_file" (printf "%s/%s" (include "waguard.auditSigningDir" .) $signing.key) }}
+{{- end }}
+{{- $_ := set $audit "log_name" (include "waguard.auditLogName" .) }}
 {{- "# Rendered by the waguard Helm chart from .Values.config; edit values, not this file.\n" }}
 {{- range $table := keys $cfg | sortAlpha }}
 {{- $entries := get $cfg $table }}

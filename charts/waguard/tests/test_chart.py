@@ -30,6 +30,7 @@ REPO = CHART.parents[1]
 DEMO_CALLERS = REPO / "examples" / "demo" / "callers.toml"
 REPO_POLICIES = REPO / "policies"
 RELEASE, NAMESPACE = "waguard", "waguard"
+AUDIT_SIGNING_DIR = "/etc/waguard/audit-signing"
 # Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema we have.
 KUBE_VERSIONS = ("1.30", "1.37")
 EXIT_MISSING_PACKAGES = 3
@@ -188,6 +189,8 @@ def config_paths(cfg: dict[str, Any]) -> dict[str, str]:
     for key in ("tls_cert_file", "tls_key_file"):
         if key in cfg["server"]:
             paths[f"server.{key}"] = cfg["server"][key]
+    if "signing_key_file" in cfg["audit"]:
+        paths["audit.signing_key_file"] = cfg["audit"]["signing_key_file"]
     return paths
 
 
@@ -237,10 +240,17 @@ def check_references(r: Rendered, values: dict[str, Any], external_secrets: set[
     assert "AWS_ENDPOINT_URL_WELLARCHITECTED=" in r.notes, "NOTES.txt does not tell how to point an SDK"
 
 
+def waguard_binary() -> str:
+    binary = os.environ.get("WAGUARD_BIN", str(REPO / "target" / "debug" / "waguard"))
+    assert Path(binary).is_file(), f"{binary} not found: run `cargo build` or set WAGUARD_BIN"
+    return binary
+
+
 def check_config_with_binary(r: Rendered) -> str:
     """Runs `waguard check-config` on the rendered waguard.toml, pod paths mapped to a temp dir."""
     text, cfg = r.toml_text, r.config
     assert isinstance(cfg["server"].get("max_body_bytes", 0), int), "max_body_bytes rendered as a float"
+    binary = waguard_binary()
     with tempfile.TemporaryDirectory(prefix="waguard-chart-") as tmp:
         root = Path(tmp)
         mapped: dict[str, Path] = {}
@@ -273,14 +283,26 @@ def check_config_with_binary(r: Rendered) -> str:
                 dest.parent.mkdir(exist_ok=True)
                 dest.write_text("placeholder: check-config does not load TLS files\n")
                 mapped[cfg["server"][key]] = dest
+        signing_key = cfg["audit"].get("signing_key_file")
+        if signing_key:  # check-config loads the signer key: place a real one where the Secret would be
+            keygen_dir = root / "keygen"
+            keygen_dir.mkdir()
+            run = subprocess.run(
+                [binary, "audit", "keygen", "--name", cfg["audit"]["log_name"], str(keygen_dir / "audit-signing")],
+                capture_output=True, text=True, timeout=60,
+            )
+            assert run.returncode == 0, f"waguard audit keygen failed ({run.returncode}): {run.stdout}{run.stderr}"
+            dest = root / "audit-signing" / Path(signing_key).name
+            dest.parent.mkdir()
+            dest.write_bytes((keygen_dir / "audit-signing.key").read_bytes())
+            dest.chmod(0o400)
+            mapped[signing_key] = dest
         for pod_path, local in mapped.items():
             quoted = f'"{pod_path}"'
             assert quoted in text, f"{pod_path} not found verbatim in waguard.toml"
             text = text.replace(quoted, f'"{local}"')
         conf = root / "waguard.toml"
         conf.write_text(text)
-        binary = os.environ.get("WAGUARD_BIN", str(REPO / "target" / "debug" / "waguard"))
-        assert Path(binary).is_file(), f"{binary} not found: run `cargo build` or set WAGUARD_BIN"
         run = subprocess.run(
             [binary, "check-config", "--config", str(conf)],
             capture_output=True, text=True, timeout=60,
@@ -288,6 +310,13 @@ def check_config_with_binary(r: Rendered) -> str:
         out = (run.stdout + run.stderr).strip()
         assert run.returncode == 0, f"waguard check-config failed ({run.returncode}): {out}\n--- waguard.toml\n{text}"
         assert ": ok (" in run.stdout, f"unexpected check-config output: {out}"
+        if signing_key:
+            public = (root / "keygen" / "audit-signing.pub").read_text().strip()
+            assert f"audit checkpoints signed by {public}" in run.stdout, (
+                f"check-config did not load the signer key: {out}"
+            )
+        else:
+            assert "audit checkpoints off" in run.stdout, f"unexpected check-config output: {out}"
         return run.stdout.strip().replace(str(root), "<tmp>")
 
 
@@ -312,6 +341,13 @@ def expect_defaults(r: Rendered) -> None:
     paths = {i["path"] for i in policies["configMap"]["items"]}
     assert {"waguard/authz.rego", "waguard/teams.json"} <= paths, paths
     assert r.config["audit"]["stdout"] is True
+    # No signer key without audit.signing.existingSecret: no volume, no mount, no config key.
+    assert "signing_key_file" not in r.config["audit"], r.config["audit"]
+    assert r.config["audit"]["log_name"] == "waguard"
+    assert not any(v["name"] == "audit-signing" or "secret" in v and v["secret"]["secretName"] != "waguard-callers"
+                   for v in r.pod["volumes"]), r.pod["volumes"]
+    assert mount_covering(r.gateway, f"{AUDIT_SIGNING_DIR}/audit-signing.key") is None, "signer key mounted"
+    assert "No signed checkpoints" in r.notes
     assert r.pod["terminationGracePeriodSeconds"] == 5 + 20 + 5
     assert r.one("PodDisruptionBudget")["spec"] == {
         "maxUnavailable": 1,
@@ -438,6 +474,33 @@ def expect_audit_pvc(r: Rendered) -> None:
     assert r.config["audit"]["stdout"] is False
 
 
+def expect_signed_checkpoints(r: Rendered) -> None:
+    vol = next(v for v in r.pod["volumes"] if v["name"] == "audit-signing")["secret"]
+    assert vol == {"secretName": "waguard-audit-signing", "defaultMode": 0o440,
+                   "items": [{"key": "audit-signing.key", "path": "audit-signing.key"}]}, vol
+    mount = next(m for m in r.gateway["volumeMounts"] if m["name"] == "audit-signing")
+    assert mount == {"name": "audit-signing", "mountPath": AUDIT_SIGNING_DIR, "readOnly": True}, mount
+    audit = r.config["audit"]
+    assert audit["signing_key_file"] == f"{AUDIT_SIGNING_DIR}/audit-signing.key", audit
+    assert mount_covering(r.gateway, audit["signing_key_file"]) == mount, "signer key outside its mount"
+    assert audit["log_name"] == "waguard-prod"
+    assert audit["checkpoint_interval"] == 5 and isinstance(audit["checkpoint_interval"], int)
+    assert audit["stdout_buffer_bytes"] == 1048576 and audit["stdout"] is True
+    # The key is mounted in the gateway only, never in another container.
+    assert all(m["name"] != "audit-signing" for c in r.pod["containers"][1:] for m in c["volumeMounts"])
+    assert "Signed checkpoints (log waguard-prod) with the key from Secret waguard-audit-signing" in r.notes
+
+
+def expect_signed_checkpoints_custom_key(r: Rendered) -> None:
+    vol = next(v for v in r.pod["volumes"] if v["name"] == "audit-signing")["secret"]
+    assert vol["secretName"] == "audit-keys" and vol["items"] == [{"key": "signer.key", "path": "signer.key"}]
+    audit = r.config["audit"]
+    assert audit["signing_key_file"] == f"{AUDIT_SIGNING_DIR}/signer.key"
+    assert audit["log_name"] == "audit.example.internal", "config.audit.log_name must win over audit.signing.logName"
+    audit_mount = next(m for m in r.gateway["volumeMounts"] if m["name"] == "audit")
+    assert audit_mount["subPathExpr"] == "$(POD_NAME)"
+
+
 def expect_image_policy(r: Rendered) -> None:
     assert "waguard-policies" not in r.names("ConfigMap")
     assert not any(m["name"] in ("policies", "git") for m in r.gateway["volumeMounts"])
@@ -545,6 +608,25 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
         expect_audit_pvc,
         {"waguard-callers"},
     ),
+    (
+        "signed audit checkpoints, key from an existing Secret",
+        {
+            "audit": {"signing": {"existingSecret": "waguard-audit-signing", "logName": "waguard-prod"}},
+            "config": {"audit": {"checkpoint_interval": 5, "stdout_buffer_bytes": 1048576}},
+        },
+        expect_signed_checkpoints,
+        {"waguard-callers", "waguard-audit-signing"},
+    ),
+    (
+        "signed audit checkpoints on a PVC, own Secret key, log_name from config",
+        {
+            "audit": {"signing": {"existingSecret": "audit-keys", "key": "signer.key", "logName": "overridden"},
+                      "volume": {"type": "persistentVolumeClaim"}},
+            "config": {"audit": {"log_name": "audit.example.internal"}},
+        },
+        expect_signed_checkpoints_custom_key,
+        {"waguard-callers", "audit-keys"},
+    ),
     ("policy baked into the image", {"policies": {"source": "image"}}, expect_image_policy, {"waguard-callers"}),
     (
         "config keys pass through to waguard.toml",
@@ -589,6 +671,15 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
      {"policies": {"source": "gitSync", "gitSync": {"repo": "https://x/y.git", "auth": {"type": "password"}}}},
      "policies.gitSync.auth.existingSecret"),
     ("no callers file", {"callers": {"existingSecret": ""}}, "callers.existingSecret"),
+    ("signer key path in config", {"config": {"audit": {"signing_key_file": "/keys/audit.key"}}},
+     "audit.signing.existingSecret"),
+    ("log name with a space (schema)", {"audit": {"signing": {"logName": "waguard prod"}}}, "/audit/signing/logName"),
+    ("log name with '+' (schema)", {"config": {"audit": {"log_name": "a+b"}}}, "/config/audit/log_name"),
+    ("signer key name with a folder (schema)", {"audit": {"signing": {"key": "keys/audit.key"}}}, "/audit/signing/key"),
+    ("checkpoint interval under a second (schema)", {"config": {"audit": {"checkpoint_interval": 0.5}}},
+     "/config/audit/checkpoint_interval"),
+    ("stdout buffer under 64 KiB (schema)", {"config": {"audit": {"stdout_buffer_bytes": 4096}}},
+     "/config/audit/stdout_buffer_bytes"),
 ]
 
 
