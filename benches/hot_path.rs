@@ -1,10 +1,11 @@
 //! Micro-benchmarks of the request hot path: inbound SigV4 verification, routing and
 //! validation, the policy decision (one core and two cores), and outbound signing.
 //!
-//! Run: `cargo bench --bench hot_path`. Figures are in the README.
+//! Run: `cargo bench --bench hot_path`. Figures are in the README. `WAGUARD_BENCH_POLICY_DIR`
+//! benchmarks another policy directory instead of `policies/`.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +26,16 @@ const KEY: &str = "AKWGBENCHCALLER0001";
 const SECRET: &str = "bench-caller-secret-0001";
 const PATH: &str = "/templates/shares/arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Areview-template%2F0123456789abcdef0123456789abcdef";
 const BODY: &[u8] = br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"bench-token"}"#;
+
+/// Benchmarks another policy directory (e.g. an older revision, to compare) instead of the
+/// repository's `policies/`. The decision benchmarks then measure whatever it decides.
+const POLICY_DIR_VAR: &str = "WAGUARD_BENCH_POLICY_DIR";
+
+fn policy_dir() -> PathBuf {
+    std::env::var_os(POLICY_DIR_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"))
+}
 
 fn callers() -> Callers {
     Callers::from_callers(
@@ -68,14 +79,15 @@ fn signed_parts() -> Parts {
 fn bench(c: &mut Criterion) {
     let callers = callers();
     let parts = signed_parts();
-    let policy =
-        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap());
+    let policy = Arc::new(Policy::load(&policy_dir()).unwrap());
     let auth = verify(&parts, BODY, &callers, SystemTime::now()).unwrap();
     let routed = route("POST", PATH, None).unwrap();
     let validated = validate(&routed, &parts.method, &parts.headers, BODY).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
+    let doc = input::build(
+        &auth, &routed, &validated, None, None, "POST", PATH, ip, now,
+    );
     assert!(policy.evaluate_input(doc.clone()).allow);
     let service = Credentials::new(
         "AKWGSERVICE00000001",
@@ -104,6 +116,24 @@ fn bench(c: &mut Criterion) {
     c.bench_function("policy_decision", |b| {
         b.iter(|| policy.evaluate_input(black_box(doc.clone())))
     });
+    // The same share with the gateway's organization context: an account three OUs deep, under
+    // an OU the team approved (Root > payments > payments-prod > payments-prod-eu).
+    let org_doc = organization_context(&doc);
+    let org_decision = policy.evaluate_input(org_doc.clone());
+    assert!(
+        std::env::var_os(POLICY_DIR_VAR).is_some()
+            || (org_decision.allow && org_decision.reasons[0].contains("under an OU approved")),
+        "{org_decision:?}"
+    );
+    c.bench_function("policy_decision_org_context", |b| {
+        b.iter(|| policy.evaluate_input(black_box(org_doc.clone())))
+    });
+    // A read (GetWorkload) by the same caller: the most common request.
+    let read_doc = read_request(&doc);
+    assert!(policy.evaluate_input(read_doc.clone()).allow);
+    c.bench_function("policy_decision_read", |b| {
+        b.iter(|| policy.evaluate_input(black_box(read_doc.clone())))
+    });
     let sign_out = || {
         waguard::upstream::sign_headers(
             "POST",
@@ -121,7 +151,9 @@ fn bench(c: &mut Criterion) {
             let auth = verify(&parts, BODY, &callers, SystemTime::now()).unwrap();
             let routed = route("POST", PATH, None).unwrap();
             let validated = validate(&routed, &parts.method, &parts.headers, BODY).unwrap();
-            let doc = input::build(&auth, &routed, &validated, "POST", PATH, ip, now);
+            let doc = input::build(
+                &auth, &routed, &validated, None, None, "POST", PATH, ip, now,
+            );
             assert!(policy.evaluate_input(doc).allow);
             sign_out()
         })
@@ -132,8 +164,8 @@ fn bench(c: &mut Criterion) {
     });
     // The same, with a separately compiled policy per thread (no shared reference counts).
     let own = [
-        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()),
-        Arc::new(Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()),
+        Arc::new(Policy::load(&policy_dir()).unwrap()),
+        Arc::new(Policy::load(&policy_dir()).unwrap()),
     ];
     c.bench_function("policy_decision_2_threads_own_policy", |b| {
         b.iter_custom(|iters| two_threads([&own[0], &own[1]], &doc, iters))
@@ -158,6 +190,48 @@ fn bench(c: &mut Criterion) {
         })
     });
     after_idle.finish();
+}
+
+/// `doc` (a CreateTemplateShare) sharing with account 222233334444, as the gateway describes it
+/// with `[organizations]` configured.
+fn organization_context(doc: &regorus::Value) -> regorus::Value {
+    let mut doc: serde_json::Value = serde_json::to_value(doc).unwrap();
+    doc["request"]["body"]["SharedWith"] = "222233334444".into();
+    doc["share"] = serde_json::json!({
+        "shared_with": "222233334444",
+        "target_type": "account",
+        "target": {
+            "id": "222233334444",
+            "type": "account",
+            "account": "222233334444",
+            "in_organization": true,
+            "ou_path": ["r-ab12", "ou-ab12-11111111", "ou-ab12-22222222", "ou-ab12-44444444"],
+            "ou_path_names": ["Root", "payments", "payments-prod", "payments-prod-eu"],
+            "name": "pay-prod-eu-1",
+            "status": "ACTIVE",
+        },
+    });
+    doc["organization"] =
+        serde_json::json!({"id": "o-exampleorg01", "root": "r-ab12", "snapshot_age_seconds": 42});
+    regorus::Value::from(doc)
+}
+
+/// `doc`'s caller reading a workload (GetWorkload).
+fn read_request(doc: &regorus::Value) -> regorus::Value {
+    let mut doc: serde_json::Value = serde_json::to_value(doc).unwrap();
+    let fields = doc.as_object_mut().unwrap();
+    fields.remove("share");
+    fields.insert("operation".into(), "GetWorkload".into());
+    fields.insert("access".into(), "read".into());
+    fields.insert(
+        "resource".into(),
+        serde_json::json!({"type": "workload", "arn": "0123456789abcdef0123456789abcdef"}),
+    );
+    fields.insert(
+        "request".into(),
+        serde_json::json!({"method": "GET", "path": "/workloads/0123456789abcdef0123456789abcdef", "query": {}, "body": {}}),
+    );
+    regorus::Value::from(doc)
 }
 
 /// Wall time for `iters` decisions made by two threads in parallel, so criterion's "time per

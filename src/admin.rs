@@ -34,11 +34,22 @@ fn respond(status: StatusCode, content_type: &'static str, body: String) -> Resp
 impl Admin {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         match req.uri().path() {
-            "/metrics" => respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.gateway.metrics.render(),
-            ),
+            "/metrics" => {
+                let metrics = &self.gateway.metrics;
+                let age = self
+                    .gateway
+                    .organization
+                    .as_ref()
+                    .map(|o| o.status().snapshot_age_seconds.unwrap_or(-1.0));
+                if let Some(age) = age {
+                    metrics.organization_snapshot_age.set(age);
+                }
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    metrics.render(),
+                )
+            }
             "/healthz" => respond(
                 StatusCode::OK,
                 "application/json",
@@ -68,6 +79,17 @@ impl Admin {
         if let Err(why) = gw.audit.health() {
             problems.push(why.to_string());
         }
+        let organization = gw.organization.as_ref().map(|o| o.status());
+        if let Some(o) = &organization
+            && o.snapshot_age_seconds.is_none()
+        {
+            // Without any snapshot every OU rule fails closed; with an old one the gateway
+            // keeps deciding on it (and says how old it is).
+            problems.push(format!(
+                "no AWS Organizations snapshot yet: {}",
+                o.last_error.as_deref().unwrap_or("first refresh pending")
+            ));
+        }
         let reload = self.reloader.status();
         let body = json!({
             "status": if problems.is_empty() { "ready" } else { "not ready" },
@@ -76,6 +98,11 @@ impl Admin {
             "policy_reload_error": reload.policy_error,
             "callers_reload_error": reload.callers_error,
             "tls_reload_error": reload.tls_error,
+            "organization": organization.map(|o| json!({
+                "snapshot_age_seconds": o.snapshot_age_seconds,
+                "accounts": o.accounts,
+                "last_refresh_error": o.last_error,
+            })),
         });
         let status = if problems.is_empty() {
             StatusCode::OK

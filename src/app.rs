@@ -19,6 +19,7 @@ use crate::auth::{Callers, CallersError};
 use crate::config::Config;
 use crate::gateway::{Gateway, Settings};
 use crate::metrics::Metrics;
+use crate::organization::{OrganizationMetrics, OrganizationView};
 use crate::policy::{Policy, PolicyError};
 use crate::reload::Reloader;
 use crate::server::{self, Limits, TlsCertificate, TlsSetupError};
@@ -129,6 +130,27 @@ pub async fn start(
         stdout_dropped: Some(metrics.audit_stdout_dropped.clone()),
         ..AuditOptions::new(config.audit.file.clone())
     })?;
+    let organization = if config.organizations.enabled {
+        let view = Arc::new(
+            OrganizationView::new(
+                &config.organizations,
+                credentials.provider(),
+                Some(OrganizationMetrics {
+                    accounts: metrics.organization_accounts.clone(),
+                    lookups: metrics.organization_lookups.clone(),
+                }),
+            )
+            .await,
+        );
+        // Serve with a snapshot when one can be had soon; otherwise start without one (policy
+        // fails closed for OU rules) and let the background refresh keep trying.
+        let first = tokio::time::timeout(view.startup_timeout(), view.refresh())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        Some((view, first))
+    } else {
+        None
+    };
     let upstream = Upstream::new(&config.upstream, credentials)?;
     let upstream_timeout = upstream.timeout();
     let certificate = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
@@ -161,6 +183,7 @@ pub async fn start(
             request_deadline: config.server.request_timeout + upstream_timeout,
         },
         abandoning: AtomicBool::new(false),
+        organization: organization.as_ref().map(|(view, _)| view.clone()),
     });
     let reloader = Arc::new(Reloader::new(
         gateway.clone(),
@@ -183,6 +206,9 @@ pub async fn start(
     let mut tasks = vec![tokio::spawn(
         reloader.clone().run(config.policy.watch, stopped.clone()),
     )];
+    if let Some((view, first)) = organization {
+        tasks.push(tokio::spawn(view.run(first, stopped.clone())));
+    }
     let requests = TaskTracker::new();
     let abandon = CancellationToken::new();
     let (gw, tracker, cancel) = (gateway.clone(), requests.clone(), abandon.clone());

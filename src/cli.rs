@@ -60,6 +60,11 @@ enum Command {
         /// Review template ARNs that exist (repeatable); default: the demo template.
         #[arg(long = "template")]
         templates: Vec<String>,
+        /// Also play AWS Organizations for this tree (JSON: id, root, management_account, ous
+        /// and accounts by id with name, parent and status; see
+        /// examples/demo/organization.json).
+        #[arg(long)]
+        organization: Option<PathBuf>,
     },
     /// Rego policy tools for policy authors and CI.
     Policy {
@@ -185,6 +190,7 @@ async fn run(command: Command) -> Result<(), String> {
             secret_access_key,
             session_token,
             templates,
+            organization,
         } => {
             let templates: Vec<&str> = if templates.is_empty() {
                 vec![DEMO_TEMPLATE_ARN]
@@ -197,6 +203,13 @@ async fn run(command: Command) -> Result<(), String> {
                 session_token.as_deref(),
                 &templates,
             )?);
+            if let Some(path) = &organization {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let tree: crate::organization::Snapshot = serde_json::from_str(&text)
+                    .map_err(|e| format!("{}: not an organization tree: {e}", path.display()))?;
+                sim.set_organization(tree);
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -330,10 +343,17 @@ const DEMO_FILES: &[(&str, &str)] = &[
         include_str!("../policies/waguard/authz.rego"),
     ),
     (
+        "policies/waguard/index.rego",
+        include_str!("../policies/waguard/index.rego"),
+    ),
+    (
         "policies/waguard/teams.json",
         include_str!("../policies/waguard/teams.json"),
     ),
+    ("organization.json", DEMO_ORGANIZATION),
 ];
+/// The organization `waguard demo` (and `waguard sim --organization`) plays.
+const DEMO_ORGANIZATION: &str = include_str!("../examples/demo/organization.json");
 const DEMO_SERVICE_KEY: &str = "AKWGDEMOSERVICEKEY01";
 const DEMO_SERVICE_SECRET: &str = "demo-service-secret-not-for-production";
 pub const DEMO_CALLER_KEY: &str = "AKWGDEMOPAYMENTS0001";
@@ -363,6 +383,9 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
         None,
         &[DEMO_TEMPLATE_ARN],
     )?);
+    let organization: crate::organization::Snapshot = serde_json::from_str(DEMO_ORGANIZATION)
+        .map_err(|e| format!("the demo organization: {e}"))?;
+    sim.set_organization(organization);
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -387,6 +410,9 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     config.server.listen = listen;
     config.server.admin_listen = None;
     config.upstream.endpoint = Some(format!("http://{sim_addr}"));
+    // The simulator also plays AWS Organizations with the demo organization.
+    config.organizations.enabled = true;
+    config.organizations.endpoint = Some(format!("http://{sim_addr}"));
     let creds = Credentials::new(
         DEMO_SERVICE_KEY,
         DEMO_SERVICE_SECRET,
@@ -422,10 +448,29 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     println!(
         "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with ou-ab12-99999999\n"
     );
+    println!(
+        "The gateway knows the (simulated) AWS Organization, {}/organization.json:",
+        dir.path().display()
+    );
+    println!(
+        "Allowed (account 333748161105 sits in Root/payments/payments-prod, under an approved OU):"
+    );
+    println!(
+        "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with 333748161105\n"
+    );
+    println!("Denied (account 123412341234 is not in the organization):");
+    println!(
+        "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with 123412341234\n"
+    );
 
     let mut result = Ok(());
     if exit {
-        for (target, expect_allow) in [("ou-ab12-11111111", true), ("ou-ab12-99999999", false)] {
+        for (target, expect_allow) in [
+            ("ou-ab12-11111111", true),
+            ("ou-ab12-99999999", false),
+            ("333748161105", true),
+            ("123412341234", false),
+        ] {
             let (status, body) =
                 demo_client::create_template_share(&endpoint, DEMO_TEMPLATE_ARN, target).await?;
             println!("create-template-share --shared-with {target}: HTTP {status} {body}");

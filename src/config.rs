@@ -33,6 +33,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub callers: CallersConfig,
     pub audit: AuditConfig,
+    pub organizations: OrganizationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +157,44 @@ pub struct AuditConfig {
     pub checkpoint_interval: Duration,
 }
 
+/// `[organizations]`: reading the AWS Organization so policy can decide by OU.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationsConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Another endpoint than AWS Organizations' (tests, VPC endpoints).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A role to assume for reading Organizations (in the management account or a delegated
+    /// administrator); default: the gateway's own credentials.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default = "default_refresh_interval", with = "secs")]
+    pub refresh_interval: Duration,
+    #[serde(default = "default_lookup_timeout", with = "secs")]
+    pub lookup_timeout: Duration,
+}
+
+impl Default for OrganizationsConfig {
+    fn default() -> Self {
+        OrganizationsConfig {
+            enabled: false,
+            endpoint: None,
+            role_arn: None,
+            refresh_interval: default_refresh_interval(),
+            lookup_timeout: default_lookup_timeout(),
+        }
+    }
+}
+
+fn default_refresh_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_lookup_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -165,6 +204,8 @@ struct RawConfig {
     policy: PolicyConfig,
     callers: CallersConfig,
     audit: AuditConfig,
+    #[serde(default)]
+    organizations: OrganizationsConfig,
 }
 
 fn default_upstream() -> UpstreamConfig {
@@ -209,6 +250,21 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_upstream_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+/// An endpoint override: an http(s) URL with a host and no path or query.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: http::Uri = endpoint.parse().map_err(|e| format!("not a URL: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("https") | Some("http"));
+    if !scheme_ok || uri.host().is_none() {
+        return Err(format!(
+            "{endpoint:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
+        return Err(format!("{endpoint:?} must not have a path or query"));
+    }
+    Ok(())
 }
 
 /// Durations are written as seconds (integer or fractional) in the config file.
@@ -282,22 +338,7 @@ impl Config {
 
         let mut upstream = raw.upstream;
         if let Some(endpoint) = &upstream.endpoint {
-            let uri: http::Uri = endpoint
-                .parse()
-                .map_err(|e| invalid("upstream.endpoint", format!("not a URL: {e}")))?;
-            let scheme_ok = matches!(uri.scheme_str(), Some("https") | Some("http"));
-            if !scheme_ok || uri.host().is_none() {
-                return Err(invalid(
-                    "upstream.endpoint",
-                    format!("{endpoint:?} must be an http:// or https:// URL with a host"),
-                ));
-            }
-            if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
-                return Err(invalid(
-                    "upstream.endpoint",
-                    format!("{endpoint:?} must not have a path or query"),
-                ));
-            }
+            check_endpoint(endpoint).map_err(|m| invalid("upstream.endpoint", m))?;
         }
         upstream.ca_file = upstream.ca_file.as_deref().map(resolve);
         if let Some(regions) = &upstream.allowed_regions {
@@ -352,6 +393,33 @@ impl Config {
                 "must be at least 1 second".into(),
             ));
         }
+        let organizations = raw.organizations;
+        if let Some(endpoint) = &organizations.endpoint {
+            check_endpoint(endpoint).map_err(|m| invalid("organizations.endpoint", m))?;
+        }
+        if let Some(role) = &organizations.role_arn
+            && !(role.starts_with("arn:aws") && role.contains(":iam::") && role.contains(":role/"))
+        {
+            return Err(invalid(
+                "organizations.role_arn",
+                format!("{role:?} is not an IAM role ARN"),
+            ));
+        }
+        if organizations.refresh_interval < Duration::from_secs(10) {
+            return Err(invalid(
+                "organizations.refresh_interval",
+                "must be at least 10 seconds (Organizations throttles per management account)"
+                    .into(),
+            ));
+        }
+        if organizations.lookup_timeout.is_zero()
+            || organizations.lookup_timeout > Duration::from_secs(30)
+        {
+            return Err(invalid(
+                "organizations.lookup_timeout",
+                "must be above 0 and at most 30 seconds".into(),
+            ));
+        }
         Ok(Config {
             file: path.to_path_buf(),
             server,
@@ -359,6 +427,7 @@ impl Config {
             policy,
             callers,
             audit,
+            organizations,
         })
     }
 }

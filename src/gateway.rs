@@ -22,6 +22,7 @@ use crate::config::{AuditFailure, PolicyConfig, PolicyMode};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::operation::{self, Access, Routed};
+use crate::organization::{OrganizationView, Resolution};
 use crate::policy::{self, Decision, Policy};
 use crate::upstream::{Outbound, Prepared, Upstream};
 use crate::validate::{self, Validated};
@@ -61,6 +62,8 @@ pub struct Gateway {
     /// Set when shutdown gives up on the requests still running: their outcome records then
     /// say `abandoned_at_shutdown` instead of `timeout`.
     pub abandoning: AtomicBool,
+    /// The AWS Organization, when `[organizations]` is enabled.
+    pub organization: Option<Arc<OrganizationView>>,
 }
 
 /// What the pipeline learned about one request, carried through the phases.
@@ -199,11 +202,19 @@ impl Gateway {
             }
         };
 
+        // Where the share target sits in the organization (the snapshot, or a bounded lookup).
+        let (placed, organization) = match (&self.organization, validated.target()) {
+            (Some(view), Some(target)) => (Some(view.resolve(target).await), Some(view.context())),
+            (Some(view), None) => (None, Some(view.context())),
+            (None, _) => (None, None),
+        };
         let policy = self.policy.load_full();
         let input = policy::input::build(
             &auth,
             &routed,
             &validated,
+            placed.as_ref(),
+            organization.as_ref(),
             parts.method.as_str(),
             parts.uri.path(),
             ctx.peer.ip(),
@@ -226,6 +237,7 @@ impl Gateway {
             &auth,
             &parts,
             &validated,
+            placed.as_ref(),
             verdict,
             &decision,
             policy.revision(),
@@ -576,15 +588,19 @@ fn decision_record(ctx: &RequestContext, auth: &Authenticated, parts: &Parts) ->
         error: None,
         reasons: Vec::new(),
         policy_revision: None,
+        in_organization: None,
+        ou_path: Vec::new(),
     }
 }
 
-/// The record of a policy decision.
+/// The record of a policy decision; `placed` is where the target sits in the organization.
+#[allow(clippy::too_many_arguments)]
 fn policy_decision_record(
     ctx: &RequestContext,
     auth: &Authenticated,
     parts: &Parts,
     validated: &Validated,
+    placed: Option<&Resolution>,
     verdict: Verdict,
     decision: &Decision,
     revision: &str,
@@ -593,12 +609,16 @@ fn policy_decision_record(
     record::Decision {
         resource_arn: validated.resource.clone(),
         shared_with: share.and_then(|s| s.shared_with.clone()),
-        target_type: share.and_then(|s| s.target).map(|t| t.as_str().to_string()),
+        target_type: share
+            .and_then(|s| s.target.as_ref())
+            .map(|t| t.kind.as_str().to_string()),
         permission_type: share.and_then(|s| s.permission_type.clone()),
         client_request_token: validated.client_request_token.clone(),
         decision: verdict,
         reasons: decision.reasons.clone(),
         policy_revision: Some(revision.to_string()),
+        in_organization: placed.and_then(|p| p.in_organization),
+        ou_path: placed.map(|p| p.ou_path.clone()).unwrap_or_default(),
         ..decision_record(ctx, auth, parts)
     }
 }

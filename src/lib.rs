@@ -15,6 +15,7 @@ pub mod error;
 pub mod gateway;
 pub mod metrics;
 pub mod operation;
+pub mod organization;
 pub mod policy;
 pub mod reload;
 pub mod server;

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub audit_stdout_dropped: IntCounter,
     pub audit_wait: Histogram,
     pub in_flight: IntGauge,
+    pub organization_snapshot_age: prometheus::Gauge,
+    pub organization_accounts: IntGauge,
+    pub organization_lookups: IntCounterVec,
     pub policy_info: IntGaugeVec,
     pub policy_reloads: IntCounterVec,
     pub callers_reloads: IntCounterVec,
@@ -94,6 +97,21 @@ impl Metrics {
             .buckets(AUDIT_BUCKETS.to_vec()),
         )?;
         let in_flight = IntGauge::new("waguard_in_flight_requests", "Requests being processed")?;
+        let organization_snapshot_age = prometheus::Gauge::new(
+            "waguard_organization_snapshot_age_seconds",
+            "Age of the AWS Organizations snapshot policy decides with (-1: none yet)",
+        )?;
+        let organization_accounts = IntGauge::new(
+            "waguard_organization_accounts",
+            "Accounts in the latest AWS Organizations snapshot",
+        )?;
+        let organization_lookups = IntCounterVec::new(
+            Opts::new(
+                "waguard_organization_lookups_total",
+                "Share targets resolved in the organization, by how: snapshot, cache, found, not_found, error, timeout, no_snapshot",
+            ),
+            &["result"],
+        )?;
         let policy_info = IntGaugeVec::new(
             Opts::new(
                 "waguard_policy_info",
@@ -136,6 +154,9 @@ impl Metrics {
         registry.register(Box::new(audit_stdout_dropped.clone()))?;
         registry.register(Box::new(audit_wait.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(organization_snapshot_age.clone()))?;
+        registry.register(Box::new(organization_accounts.clone()))?;
+        registry.register(Box::new(organization_lookups.clone()))?;
         registry.register(Box::new(policy_info.clone()))?;
         registry.register(Box::new(policy_reloads.clone()))?;
         registry.register(Box::new(callers_reloads.clone()))?;
@@ -157,6 +178,9 @@ impl Metrics {
             audit_stdout_dropped,
             audit_wait,
             in_flight,
+            organization_snapshot_age,
+            organization_accounts,
+            organization_lookups,
             policy_info,
             policy_reloads,
             callers_reloads,

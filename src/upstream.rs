@@ -82,6 +82,11 @@ impl ServiceCredentials {
         }
     }
 
+    /// The provider behind the cache (for other AWS clients of the gateway's own).
+    pub fn provider(&self) -> SharedCredentialsProvider {
+        self.provider.clone()
+    }
+
     /// The AWS default chain: env, profile, web identity (IRSA), EKS Pod Identity, ECS, IMDS.
     pub async fn default_chain() -> ServiceCredentials {
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()

@@ -31,28 +31,20 @@ impl Pattern {
     }
 }
 
-/// Whom a share grants access to, classified from `SharedWith`.
+/// What kind of principal a share grants access to, classified from `SharedWith`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareTarget {
     Account,
     Organization,
     Ou,
+    /// An IAM user or role (workload shares may name one).
+    IamPrincipal,
     Unknown,
 }
 
 impl ShareTarget {
     pub fn classify(shared_with: &str) -> ShareTarget {
-        static ORG: Pattern = pattern!("o-[a-z0-9]{10,32}");
-        static OU: Pattern = pattern!("ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}");
-        if shared_with.len() == 12 && shared_with.bytes().all(|b| b.is_ascii_digit()) {
-            ShareTarget::Account
-        } else if ORG.is_match(shared_with) {
-            ShareTarget::Organization
-        } else if OU.is_match(shared_with) {
-            ShareTarget::Ou
-        } else {
-            ShareTarget::Unknown
-        }
+        Target::parse(shared_with).kind
     }
 
     pub fn as_str(self) -> &'static str {
@@ -60,7 +52,72 @@ impl ShareTarget {
             ShareTarget::Account => "account",
             ShareTarget::Organization => "organization",
             ShareTarget::Ou => "ou",
+            ShareTarget::IamPrincipal => "iam_principal",
             ShareTarget::Unknown => "unknown",
+        }
+    }
+}
+
+/// A `SharedWith` value normalised: the ID and ARN forms of an organization or OU name the
+/// same target. The request forwarded to AWS keeps `SharedWith` as sent; only what policy
+/// and the organization view see is normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: ShareTarget,
+    /// The account ID, `o-…`, `ou-…`, the IAM ARN, or for `Unknown` the value as sent.
+    pub id: String,
+    /// The account an account or IAM principal belongs to.
+    pub account: Option<String>,
+    /// The organization an OU or organization ARN names (`o-…`).
+    pub organization: Option<String>,
+}
+
+impl Target {
+    pub fn parse(shared_with: &str) -> Target {
+        // https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html
+        static ACCOUNT: Pattern = pattern!("[0-9]{12}");
+        static ORG: Pattern = pattern!("o-[a-z0-9]{10,32}");
+        static OU: Pattern = pattern!("ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}");
+        static ORG_ARN: Pattern =
+            pattern!("arn:aws(-[a-z]+)*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}");
+        static OU_ARN: Pattern = pattern!(
+            "arn:aws(-[a-z]+)*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
+        );
+        // IAM names and paths: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+        static IAM_ARN: Pattern = pattern!(
+            "arn:aws(-[a-z]+)*:iam::[0-9]{12}:(user|role)/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}"
+        );
+        let target = |kind, id: &str, account: Option<&str>, organization: Option<&str>| Target {
+            kind,
+            id: id.to_string(),
+            account: account.map(str::to_string),
+            organization: organization.map(str::to_string),
+        };
+        let last = |s: &'static str| shared_with.rsplit(s).next().unwrap_or(shared_with);
+        if ACCOUNT.is_match(shared_with) {
+            target(ShareTarget::Account, shared_with, Some(shared_with), None)
+        } else if ORG.is_match(shared_with) {
+            target(
+                ShareTarget::Organization,
+                shared_with,
+                None,
+                Some(shared_with),
+            )
+        } else if OU.is_match(shared_with) {
+            target(ShareTarget::Ou, shared_with, None, None)
+        } else if ORG_ARN.is_match(shared_with) {
+            let org = last("/");
+            target(ShareTarget::Organization, org, None, Some(org))
+        } else if OU_ARN.is_match(shared_with) {
+            let mut parts = shared_with.rsplit('/');
+            let ou = parts.next().unwrap_or_default();
+            let org = parts.next();
+            target(ShareTarget::Ou, ou, None, org)
+        } else if IAM_ARN.is_match(shared_with) {
+            let account = shared_with.split(':').nth(4);
+            target(ShareTarget::IamPrincipal, shared_with, account, None)
+        } else {
+            target(ShareTarget::Unknown, shared_with, None, None)
         }
     }
 }
@@ -69,8 +126,15 @@ impl ShareTarget {
 #[derive(Debug, Clone)]
 pub struct Share {
     pub shared_with: Option<String>,
-    pub target: Option<ShareTarget>,
+    pub target: Option<Target>,
     pub permission_type: Option<String>,
+}
+
+impl Validated {
+    /// The share target a share-creating request names.
+    pub fn target(&self) -> Option<&Target> {
+        self.share.as_ref().and_then(|s| s.target.as_ref())
+    }
 }
 
 /// What validation established about a request.
@@ -181,7 +245,7 @@ pub fn validate(
             None
         };
         v.share = Some(Share {
-            target: Some(ShareTarget::classify(shared_with)),
+            target: Some(Target::parse(shared_with)),
             shared_with: Some(shared_with.to_string()),
             permission_type,
         });
@@ -381,6 +445,12 @@ mod tests {
             "ou-ab1-abcdefgh",
             "OU-AB12-ABCDEFGH",
             "arn:aws:iam::123456789012:root",
+            "arn:aws:iam::123456789012:group/admins",
+            "arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab1-abcdefgh",
+            "arn:aws:organizations::123456789012:account/o-abcdefghij/123456789012",
+            "arn:aws:organizations::12345678901:organization/o-abcdefghij",
+            " 123456789012",
+            "123456789012\n",
         ] {
             assert_eq!(
                 ShareTarget::classify(unknown),
@@ -391,12 +461,40 @@ mod tests {
     }
 
     #[test]
+    fn normalises_arn_forms_to_the_ids_they_name() {
+        let ou =
+            Target::parse("arn:aws:organizations::111111111111:ou/o-exampleorg01/ou-ab12-22222222");
+        assert_eq!(
+            (ou.kind, ou.id.as_str()),
+            (ShareTarget::Ou, "ou-ab12-22222222")
+        );
+        assert_eq!(ou.organization.as_deref(), Some("o-exampleorg01"));
+        let org = Target::parse("arn:aws:organizations::111111111111:organization/o-exampleorg01");
+        assert_eq!(
+            (org.kind, org.id.as_str()),
+            (ShareTarget::Organization, "o-exampleorg01")
+        );
+        let role = Target::parse("arn:aws:iam::333748161105:role/team/deploy-role");
+        assert_eq!(role.kind, ShareTarget::IamPrincipal);
+        assert_eq!(role.id, "arn:aws:iam::333748161105:role/team/deploy-role");
+        assert_eq!(role.account.as_deref(), Some("333748161105"));
+        let user = Target::parse("arn:aws:iam::333748161105:user/alice");
+        assert_eq!(user.kind, ShareTarget::IamPrincipal);
+        let account = Target::parse("333748161105");
+        assert_eq!(account.account.as_deref(), Some("333748161105"));
+        assert_eq!(
+            Target::parse("o-exampleorg01").organization.as_deref(),
+            Some("o-exampleorg01")
+        );
+    }
+
+    #[test]
     fn accepts_a_well_formed_template_share() {
         let v = create_share(r#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"tok-1"}"#)
             .unwrap();
         let share = v.share.unwrap();
         assert_eq!(share.shared_with.as_deref(), Some("ou-ab12-11111111"));
-        assert_eq!(share.target, Some(ShareTarget::Ou));
+        assert_eq!(share.target.as_ref().map(|t| t.kind), Some(ShareTarget::Ou));
         assert_eq!(v.client_request_token.as_deref(), Some("tok-1"));
         assert!(
             v.resource

@@ -40,6 +40,21 @@ fn demo_shows_one_allowed_and_one_denied_share() {
         denied.contains("HTTP 403") && denied.contains("AccessDeniedException"),
         "{denied}"
     );
+    // The demo organization: an account under an approved OU is allowed, one outside the
+    // organization denied.
+    let in_ou = stdout
+        .lines()
+        .find(|l| l.contains("--shared-with 333748161105: HTTP"))
+        .unwrap();
+    assert!(in_ou.contains("HTTP 200"), "{in_ou}");
+    let outside = stdout
+        .lines()
+        .find(|l| l.contains("--shared-with 123412341234: HTTP"))
+        .unwrap();
+    assert!(
+        outside.contains("HTTP 403") && outside.contains("AccessDeniedException"),
+        "{outside}"
+    );
 }
 
 #[test]

@@ -187,7 +187,7 @@ fn check(case: &Case, data: &[u8], v: &Validated) {
                 "{name}: accepted without ClientRequestToken"
             );
             assert_eq!(
-                share.target.map(|t| t.as_str()),
+                share.target.as_ref().map(|t| t.kind.as_str()),
                 Some(classify(sw)),
                 "{name}: target type of {sw:?}"
             );
@@ -217,6 +217,8 @@ fn check(case: &Case, data: &[u8], v: &Validated) {
         &AUTH,
         &case.routed,
         v,
+        None,
+        None,
         case.method.as_str(),
         &case.path,
         IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -1,17 +1,18 @@
-# Tests for data.waguard.authz.decision.
+# Tests for data.waguard.authz.decision and the team index it reads.
 #
 # Every test_* rule must evaluate to true. Most tests replace the team data
-# with the fixture below (with data.waguard.teams as fixture_teams), so they do
-# not depend on the example teams.json; the test_example_data_* tests are the
-# ones that check the shipped teams.json on purpose.
+# with the fixture below (data.waguard.teams as fixture_teams; the index in
+# index.rego follows it), so they do not depend on the example teams.json; the
+# test_example_data_* tests check the shipped teams.json on purpose.
 package waguard.authz_test
 
 import rego.v1
 
 import data.waguard.authz
+import data.waguard.index
 
 # ---------------------------------------------------------------------------
-# Fixtures
+# Fixtures: teams
 # ---------------------------------------------------------------------------
 
 fixture_teams := {
@@ -33,7 +34,108 @@ fixture_teams := {
 	"gamma": {"ous": ["ou-cccc-33333333"], "allow_contributor": "true"},
 	# Known team with no approved targets at all.
 	"delta": {"allow_contributor": false},
+	# Teams of the example organization below.
+	"payments": {
+		"accounts": ["111122223333", "555566667777"],
+		"ous": ["ou-ab12-11111111"],
+		"principals": ["arn:aws:iam::333748161105:role/reviewer", "arn:aws:iam::555566667777:role/reviewer"],
+		"resource_overrides": {"lens": {"ous": ["ou-ab12-22222222"]}},
+	},
+	"platform": {"ous": ["ou-ab12-33333333"]},
+	"everyone": {"organizations": ["o-exampleorg01"]},
+	# Approves only by list: nothing its place in the organization could change.
+	"auditors": {"accounts": ["111122223333"]},
 }
+
+# ---------------------------------------------------------------------------
+# Fixtures: the example organization, as the gateway describes its members
+#
+#   Root (r-ab12)
+#     payments (ou-ab12-11111111)        pay-dev-1 100000000001, pay-retired 555566667777 (suspended)
+#       payments-prod (ou-ab12-22222222) pay-prod-1 333748161105
+#         payments-prod-eu (ou-ab12-44444444) pay-prod-eu-1 222233334444
+#     platform (ou-ab12-33333333)
+#     sandbox (ou-ab12-99999999)         sandbox-1 888899990000
+# ---------------------------------------------------------------------------
+
+organization := {"id": "o-exampleorg01", "root": "r-ab12", "snapshot_age_seconds": 42}
+
+ou_names := {
+	"r-ab12": "Root",
+	"ou-ab12-11111111": "payments",
+	"ou-ab12-22222222": "payments-prod",
+	"ou-ab12-44444444": "payments-prod-eu",
+	"ou-ab12-33333333": "platform",
+	"ou-ab12-99999999": "sandbox",
+}
+
+ou_paths := {
+	"ou-ab12-11111111": ["r-ab12", "ou-ab12-11111111"],
+	"ou-ab12-22222222": ["r-ab12", "ou-ab12-11111111", "ou-ab12-22222222"],
+	"ou-ab12-44444444": ["r-ab12", "ou-ab12-11111111", "ou-ab12-22222222", "ou-ab12-44444444"],
+	"ou-ab12-33333333": ["r-ab12", "ou-ab12-33333333"],
+	"ou-ab12-99999999": ["r-ab12", "ou-ab12-99999999"],
+}
+
+# Account: [name, parent OU, status].
+accounts := {
+	"100000000001": ["pay-dev-1", "ou-ab12-11111111", "ACTIVE"],
+	"555566667777": ["pay-retired", "ou-ab12-11111111", "SUSPENDED"],
+	"333748161105": ["pay-prod-1", "ou-ab12-22222222", "ACTIVE"],
+	"222233334444": ["pay-prod-eu-1", "ou-ab12-44444444", "ACTIVE"],
+	"888899990000": ["sandbox-1", "ou-ab12-99999999", "ACTIVE"],
+}
+
+# input.share.target for an account of the organization.
+member_account(id) := {
+	"id": id,
+	"type": "account",
+	"account": id,
+	"in_organization": true,
+	"ou_path": ou_paths[parent],
+	"ou_path_names": [ou_names[ou] | some ou in ou_paths[parent]],
+	"name": name,
+	"status": status,
+} if [name, parent, status] := accounts[id]
+
+# input.share.target for an OU of the organization: its path ends with itself.
+member_ou(id) := {
+	"id": id,
+	"type": "ou",
+	"account": null,
+	"in_organization": true,
+	"ou_path": ou_paths[id],
+	"ou_path_names": [ou_names[ou] | some ou in ou_paths[id]],
+	"name": ou_names[id],
+	"status": null,
+}
+
+# input.share.target for an IAM principal of a member account.
+member_principal(arn, account) := object.union(member_account(account), {"id": arn, "type": "iam_principal"})
+
+# input.share.target for a target the organization does not contain.
+outsider(id, type) := object.union(unplaced(id, type), {"in_organization": false})
+
+# input.share.target as the gateway sends it when it did not place the target:
+# no [organizations] configured, or the lookup failed.
+unplaced(id, type) := {
+	"id": id,
+	"type": type,
+	"account": account_of(id, type),
+	"in_organization": null,
+	"ou_path": [],
+	"ou_path_names": [],
+	"name": null,
+	"status": null,
+}
+
+account_of(id, "account") := id
+
+account_of(id, type) := null if type != "account"
+
+# ---------------------------------------------------------------------------
+# Fixtures: inputs
+# ---------------------------------------------------------------------------
 
 share_create_ops := ["CreateTemplateShare", "CreateWorkloadShare", "CreateLensShare", "CreateProfileShare"]
 
@@ -70,13 +172,23 @@ base_input(op, team, access) := {
 	"time": "2026-11-26T10:00:00Z",
 }
 
-# A share-creating request. CreateWorkloadShare also needs a PermissionType;
+# A share-creating request as the gateway sends it without [organizations]:
+# the target is not placed. CreateWorkloadShare also needs a PermissionType;
 # READONLY keeps these tests about the target only.
-share_input(op, team, target_type, shared_with) := object.union(base_input(op, team, "write"), {
+share_input(op, team, target_type, shared_with) := placed_share_input(op, team, shared_with, unplaced(shared_with, target_type))
+
+# A share-creating request with the target as the gateway described it.
+placed_share_input(op, team, shared_with, target) := object.union(base_input(op, team, "write"), {
 	"resource": {"type": resource_types[op], "arn": "arn:aws:wellarchitected:us-east-1:123456789012:x/0123456789abcdef"},
-	"share": object.union({"shared_with": shared_with, "target_type": target_type}, permission_field(op)),
+	"share": object.union({"shared_with": shared_with, "target_type": target.type, "target": target}, permission_field(op)),
 	"request": {"method": "POST", "path": "/", "query": {}, "body": {"SharedWith": shared_with}},
 })
+
+# The same request from a gateway that knows the organization.
+org_share_input(op, team, shared_with, target) := object.union(
+	placed_share_input(op, team, shared_with, target),
+	{"organization": organization},
+)
 
 permission_field(op) := {"permission_type": "READONLY"} if op == "CreateWorkloadShare"
 
@@ -84,7 +196,12 @@ permission_field(op) := {} if op != "CreateWorkloadShare"
 
 workload_share_input(op, team, permission) := object.union(base_input(op, team, "write"), {
 	"resource": {"type": "workload", "arn": "arn:aws:wellarchitected:us-east-1:123456789012:workload/0123456789abcdef"},
-	"share": {"shared_with": "ou-bbbb-22222222", "target_type": "ou", "permission_type": permission},
+	"share": {
+		"shared_with": "ou-bbbb-22222222",
+		"target_type": "ou",
+		"target": unplaced("ou-bbbb-22222222", "ou"),
+		"permission_type": permission,
+	},
 	"request": {"method": "PATCH", "path": "/", "query": {}, "body": {"PermissionType": permission}},
 })
 
@@ -144,13 +261,13 @@ test_list_and_export_operations_allowed if {
 }
 
 # ---------------------------------------------------------------------------
-# Unknown or missing team
+# Unknown or missing team (team, caller_refusal)
 # ---------------------------------------------------------------------------
 
 test_unknown_team_denied_for_write if {
 	d := decide(share_input("CreateTemplateShare", "nobody", "ou", "ou-aaaa-11111111"))
-	denied_because(d, "team \"nobody\"")
-	denied_because(d, "has no entry in waguard's team data")
+	d.reasons == ["team \"nobody\" (caller \"alice@example.com\") has no entry in waguard's team data, so it may not call CreateTemplateShare"]
+	denied(d)
 }
 
 test_unknown_team_denied_for_read if {
@@ -167,17 +284,34 @@ test_unknown_team_denied_for_update_workload_share if {
 
 # An unknown team gets the one reason that matters, not per-operation noise.
 test_unknown_team_gets_single_reason if {
-	d := decide(share_input("CreateLensShare", "nobody", "unknown", "arn:aws:iam::111111111111:role/x"))
+	d := decide(share_input("CreateLensShare", "nobody", "unknown", "arn:aws:iam::111111111111:group/x"))
 	count(d.reasons) == 1
+}
+
+test_team_entry_that_is_not_an_object_is_unknown if {
+	d := authz.decision with input as base_input("GetWorkload", "odd", "read") with data.waguard.teams as {"odd": ["111111111111"]}
+	denied_because(d, "has no entry in waguard's team data")
 }
 
 test_missing_team_denied if {
 	inp := json.remove(base_input("GetWorkload", "alpha", "read"), ["caller/team"])
-	denied_because(decide(inp), "is not mapped to any team")
+	d := decide(inp)
+	d.reasons == ["caller \"alice@example.com\" is not mapped to any team, so waguard cannot authorize operation \"GetWorkload\""]
+	denied(d)
 }
 
 test_empty_team_denied if {
 	denied_because(decide(base_input("GetWorkload", "", "read")), "is not mapped to any team")
+}
+
+# A team named "" in the data does not make an unmapped caller known.
+test_empty_team_denied_even_if_the_data_names_it if {
+	d := authz.decision with input as base_input("GetWorkload", "", "read") with data.waguard.teams as {"": {}}
+	denied_because(d, "is not mapped to any team")
+}
+
+test_non_string_team_denied if {
+	denied_because(decide(object.union(base_input("GetWorkload", "alpha", "read"), {"caller": {"team": 7}})), "is not mapped to any team")
 }
 
 test_team_data_missing_denied if {
@@ -186,7 +320,7 @@ test_team_data_missing_denied if {
 }
 
 # ---------------------------------------------------------------------------
-# Share creation: one allowed and one denied case per governed operation
+# Share creation by list: one allowed and one denied case per operation
 # ---------------------------------------------------------------------------
 
 test_create_template_share_allowed if {
@@ -230,7 +364,7 @@ test_create_profile_share_denied if {
 }
 
 # ---------------------------------------------------------------------------
-# Share creation: every operation x every target type
+# Share creation by list: every operation x every target type
 # ---------------------------------------------------------------------------
 
 test_approved_account_allowed_for_every_share_operation if {
@@ -278,8 +412,14 @@ test_team_without_lists_denied if {
 
 test_unknown_target_type_denied_for_every_share_operation if {
 	every op in share_create_ops {
-		d := decide(share_input(op, "alpha", "unknown", "arn:aws:iam::111111111111:role/reviewer"))
-		denied_because(d, "target type \"unknown\" cannot be approved")
+		d := decide(share_input(op, "alpha", "unknown", "arn:aws:iam::111111111111:group/reviewers"))
+		d.reasons == [sprintf("team \"alpha\" may not share %s with \"arn:aws:iam::111111111111:group/reviewers\": target type \"unknown\" cannot be approved (only account IDs, organization IDs and OU IDs can)", [resource_types[op]])]
+	}
+}
+
+test_target_type_that_names_no_list_denied if {
+	every target_type in ["resource_type", "targets", "ids", "OU"] {
+		denied_because(decide(share_input("CreateTemplateShare", "alpha", target_type, "ou-aaaa-11111111")), sprintf("target type %q cannot be approved", [target_type]))
 	}
 }
 
@@ -294,8 +434,16 @@ test_missing_target_type_denied if {
 }
 
 test_missing_shared_with_denied if {
-	inp := json.remove(share_input("CreateTemplateShare", "alpha", "ou", "ou-aaaa-11111111"), ["share/shared_with"])
-	denied_because(decide(inp), "names no SharedWith target")
+	inp := json.remove(share_input("CreateTemplateShare", "alpha", "ou", "ou-aaaa-11111111"), ["share/shared_with", "share/target"])
+	d := decide(inp)
+	d.reasons == ["team \"alpha\" may not share review-template: the request names no SharedWith target"]
+	denied(d)
+}
+
+# An empty id in the team data approves nothing.
+test_empty_shared_with_denied_even_if_the_data_lists_it if {
+	d := authz.decision with input as share_input("CreateTemplateShare", "alpha", "ou", "") with data.waguard.teams as {"alpha": {"ous": [""]}}
+	denied_because(d, "names no SharedWith target")
 }
 
 test_missing_share_object_denied if {
@@ -303,8 +451,16 @@ test_missing_share_object_denied if {
 	denied(decide(inp))
 }
 
+# Only the gateway's description of the target approves it.
+test_share_without_target_description_denied if {
+	inp := json.remove(share_input("CreateTemplateShare", "alpha", "ou", "ou-aaaa-11111111"), ["share/target"])
+	d := decide(inp)
+	d.reasons == ["team \"alpha\" may not share review-template with \"ou-aaaa-11111111\": the input does not describe the target (input.share.target)"]
+	denied(d)
+}
+
 # ---------------------------------------------------------------------------
-# Per-resource-type overrides
+# Per-resource-type overrides (index.rego)
 # ---------------------------------------------------------------------------
 
 test_resource_override_allows_its_own_list if {
@@ -326,6 +482,266 @@ test_resource_override_only_applies_to_its_resource_type if {
 
 test_resource_override_leaves_other_lists_alone if {
 	allowed(decide(share_input("CreateLensShare", "beta", "account", "222222222222")))
+}
+
+# ---------------------------------------------------------------------------
+# The team index (index.rego)
+# ---------------------------------------------------------------------------
+
+index_of(teams) := t if {
+	t := index.teams with data.waguard.teams as teams
+}
+
+test_index_has_every_share_operation_and_target_type if {
+	shares := index_of(fixture_teams).delta.shares
+	object.keys(shares) == {"CreateTemplateShare", "CreateWorkloadShare", "CreateLensShare", "CreateProfileShare"}
+	shares.CreateLensShare.resource_type == "lens"
+	every _, approved in shares {
+		object.keys(approved.targets) == {"account", "organization", "ou", "iam_principal"}
+		every _, targets in approved.targets {
+			targets.ids == set()
+		}
+	}
+}
+
+test_index_applies_overrides_with_their_scope if {
+	shares := index_of(fixture_teams).beta.shares
+	shares.CreateLensShare.targets.ou == {"ids": {"ou-bbbb-lens0001"}, "label": "OUs", "scope": " for lens shares"}
+	shares.CreateLensShare.targets.account == {"ids": {"222222222222"}, "label": "accounts", "scope": ""}
+	shares.CreateTemplateShare.targets.ou.ids == {"ou-bbbb-22222222"}
+}
+
+# An override of false replaces the list with nothing, and names no scope.
+test_index_override_of_false_approves_nothing if {
+	shares := index_of({"t": {"ous": ["ou-aaaa-11111111"], "resource_overrides": {"lens": {"ous": false}}}}).t.shares
+	shares.CreateLensShare.targets.ou == {"ids": set(), "label": "OUs", "scope": ""}
+}
+
+test_index_drops_empty_ids_and_lists_that_are_not_lists if {
+	t := index_of({"t": {"accounts": "111111111111", "ous": ["", "ou-aaaa-11111111"]}}).t
+	t.shares.CreateTemplateShare.targets.account.ids == set()
+	t.shares.CreateTemplateShare.targets.ou.ids == {"ou-aaaa-11111111"}
+}
+
+test_index_allow_contributor_only_when_literally_true if {
+	teams := index_of(fixture_teams)
+	teams.beta.allow_contributor == true
+	teams.gamma.allow_contributor == false
+	teams.alpha.allow_contributor == false
+}
+
+test_index_skips_unnamed_and_non_object_teams if {
+	teams := index_of({"": {}, "list": [], "ok": {}})
+	object.keys(teams) == {"ok"}
+}
+
+# ---------------------------------------------------------------------------
+# The organization: OUs approve everything below them
+# ---------------------------------------------------------------------------
+
+test_account_in_approved_ou_allowed if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "100000000001", member_account("100000000001")))
+	allowed(d)
+	d.reasons == ["account 100000000001 (pay-dev-1) is under Root/payments, which is under an OU approved for team \"payments\""]
+}
+
+test_account_in_nested_ou_allowed if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "222233334444", member_account("222233334444")))
+	allowed(d)
+	d.reasons == ["account 222233334444 (pay-prod-eu-1) is under Root/payments/payments-prod/payments-prod-eu, which is under an OU approved for team \"payments\""]
+}
+
+test_account_in_unapproved_ou_denied_naming_its_path if {
+	d := decide(org_share_input("CreateTemplateShare", "platform", "333748161105", member_account("333748161105")))
+	d.reasons == ["team \"platform\" may not share review-template: account 333748161105 (pay-prod-1) is under Root/payments/payments-prod, which is not under an OU approved for team \"platform\""]
+	denied(d)
+}
+
+test_account_in_sibling_ou_denied if {
+	denied_because(
+		decide(org_share_input("CreateLensShare", "payments", "888899990000", member_account("888899990000"))),
+		"account 888899990000 (sandbox-1) is under Root/sandbox, which is not under an OU approved for team \"payments\" for lens shares",
+	)
+}
+
+test_child_ou_of_approved_ou_allowed if {
+	d := decide(org_share_input("CreateProfileShare", "payments", "ou-ab12-22222222", member_ou("ou-ab12-22222222")))
+	allowed(d)
+	d.reasons == ["ou ou-ab12-22222222 (payments-prod) is under Root/payments/payments-prod, which is under an OU approved for team \"payments\""]
+}
+
+test_approved_ou_itself_allowed_by_its_list if {
+	d := decide(org_share_input("CreateProfileShare", "payments", "ou-ab12-11111111", member_ou("ou-ab12-11111111")))
+	d.reasons == ["ou \"ou-ab12-11111111\" is approved for team \"payments\""]
+}
+
+test_parent_of_approved_ou_denied if {
+	d := decide(org_share_input("CreateLensShare", "payments", "ou-ab12-11111111", member_ou("ou-ab12-11111111")))
+	denied_because(d, "ou ou-ab12-11111111 (payments) is under Root/payments, which is not under an OU approved for team \"payments\" for lens shares")
+}
+
+# An override list approves below itself too.
+test_resource_override_ou_approves_below_it if {
+	d := decide(org_share_input("CreateLensShare", "payments", "222233334444", member_account("222233334444")))
+	allowed(d)
+	d.reasons == ["account 222233334444 (pay-prod-eu-1) is under Root/payments/payments-prod/payments-prod-eu, which is under an OU approved for team \"payments\" for lens shares"]
+}
+
+test_ou_arn_form_allowed if {
+	arn := "arn:aws:organizations::111111111111:ou/o-exampleorg01/ou-ab12-22222222"
+	inp := org_share_input("CreateTemplateShare", "payments", arn, member_ou("ou-ab12-22222222"))
+	allowed(decide(inp))
+	denied_because(
+		decide(org_share_input("CreateTemplateShare", "platform", arn, member_ou("ou-ab12-22222222"))),
+		"ou ou-ab12-22222222 (payments-prod) is under Root/payments/payments-prod",
+	)
+}
+
+# Only accounts and OUs are approved by where they sit.
+test_ou_path_does_not_approve_an_organization_target if {
+	target := object.union(unplaced("o-exampleorg01", "organization"), {"in_organization": true, "ou_path": ["r-ab12", "ou-ab12-11111111"]})
+	denied_because(
+		decide(org_share_input("CreateTemplateShare", "payments", "o-exampleorg01", target)),
+		"not in the team's approved organizations",
+	)
+}
+
+# ---------------------------------------------------------------------------
+# The organization: the whole organization
+# ---------------------------------------------------------------------------
+
+test_organization_approves_its_accounts if {
+	d := decide(org_share_input("CreateTemplateShare", "everyone", "888899990000", member_account("888899990000")))
+	allowed(d)
+	d.reasons == ["account 888899990000 (sandbox-1) is in organization o-exampleorg01, which is approved for team \"everyone\""]
+}
+
+test_organization_approves_its_ous if {
+	allowed(decide(org_share_input("CreateTemplateShare", "everyone", "ou-ab12-99999999", member_ou("ou-ab12-99999999"))))
+}
+
+test_organization_arn_form_allowed if {
+	arn := "arn:aws:organizations::111111111111:organization/o-exampleorg01"
+	target := object.union(unplaced("o-exampleorg01", "organization"), {"in_organization": true})
+	d := decide(org_share_input("CreateLensShare", "everyone", arn, target))
+	d.reasons == ["organization \"o-exampleorg01\" is approved for team \"everyone\""]
+	denied_because(
+		decide(org_share_input("CreateLensShare", "payments", arn, target)),
+		"team \"payments\" may not share lens with organization \"o-exampleorg01\": not in the team's approved organizations",
+	)
+}
+
+test_other_organization_does_not_approve if {
+	other := object.union(organization, {"id": "o-otherorg0001"})
+	inp := object.union(org_share_input("CreateTemplateShare", "everyone", "888899990000", member_account("888899990000")), {"organization": other})
+	denied_because(decide(inp), "which is not under an OU approved for team \"everyone\"")
+}
+
+# ---------------------------------------------------------------------------
+# The organization: outside it, suspended, and when the lookup failed
+# ---------------------------------------------------------------------------
+
+test_account_outside_organization_allowed_when_listed if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "111122223333", outsider("111122223333", "account")))
+	allowed(d)
+	d.reasons == ["account \"111122223333\" is approved for team \"payments\""]
+}
+
+test_account_outside_organization_denied_when_not_listed if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "999999999999", outsider("999999999999", "account")))
+	d.reasons == ["team \"payments\" may not share review-template with account 999999999999: it is outside the organization and not in the team's approved accounts"]
+	denied(d)
+}
+
+test_ou_of_another_organization_denied if {
+	denied_because(
+		decide(org_share_input("CreateTemplateShare", "payments", "ou-zz99-22222222", outsider("ou-zz99-22222222", "ou"))),
+		"ou ou-zz99-22222222: it is outside the organization and not in the team's approved OUs",
+	)
+}
+
+test_suspended_account_denied_even_when_listed if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "555566667777", member_account("555566667777")))
+	d.reasons == ["team \"payments\" may not share review-template with account 555566667777: account 555566667777 is suspended, and a suspended account is never approved"]
+	denied(d)
+}
+
+test_lookup_failed_denied_when_only_its_place_could_approve if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "333748161105", unplaced("333748161105", "account")))
+	d.reasons == ["team \"payments\" may not share review-template with account 333748161105: the organization lookup for it failed, so waguard cannot tell whether it is in an OU or organization approved for the team"]
+	denied(d)
+}
+
+test_lookup_failed_still_allows_a_listed_account if {
+	d := decide(org_share_input("CreateTemplateShare", "payments", "111122223333", unplaced("111122223333", "account")))
+	allowed(d)
+	d.reasons == ["account \"111122223333\" is approved for team \"payments\""]
+}
+
+test_lookup_failed_without_ou_or_organization_lists_gives_the_list_reason if {
+	d := decide(org_share_input("CreateTemplateShare", "auditors", "333748161105", unplaced("333748161105", "account")))
+	d.reasons == ["team \"auditors\" may not share review-template with account \"333748161105\": not in the team's approved accounts"]
+}
+
+# No snapshot read yet: the gateway knows there is an organization, not which.
+test_no_snapshot_yet_is_a_failed_lookup if {
+	inp := object.union(
+		org_share_input("CreateTemplateShare", "everyone", "333748161105", unplaced("333748161105", "account")),
+		{"organization": {"id": null, "root": null, "snapshot_age_seconds": null}},
+	)
+	denied_because(decide(inp), "the organization lookup for it failed")
+}
+
+# Without [organizations] nothing is placed: only the lists decide, with
+# today's reasons.
+test_no_organization_configured_decides_by_lists if {
+	d := decide(share_input("CreateTemplateShare", "payments", "account", "333748161105"))
+	d.reasons == ["team \"payments\" may not share review-template with account \"333748161105\": not in the team's approved accounts"]
+	allowed(decide(share_input("CreateTemplateShare", "payments", "account", "111122223333")))
+}
+
+# ---------------------------------------------------------------------------
+# IAM principals: by name only
+# ---------------------------------------------------------------------------
+
+test_iam_principal_allowed_when_listed if {
+	arn := "arn:aws:iam::333748161105:role/reviewer"
+	d := decide(org_share_input("CreateWorkloadShare", "payments", arn, member_principal(arn, "333748161105")))
+	allowed(d)
+	d.reasons == [
+		"iam_principal \"arn:aws:iam::333748161105:role/reviewer\" is approved for team \"payments\"",
+		"team \"payments\" may grant READONLY on workload shares",
+	]
+}
+
+test_iam_principal_denied_when_not_listed if {
+	arn := "arn:aws:iam::333748161105:user/alice"
+	d := decide(org_share_input("CreateWorkloadShare", "payments", arn, member_principal(arn, "333748161105")))
+	d.reasons == ["team \"payments\" may not share workload with iam_principal \"arn:aws:iam::333748161105:user/alice\": not in the team's approved principals"]
+	denied(d)
+}
+
+# Neither its account's OU nor the organization approves an IAM principal.
+test_iam_principal_not_approved_by_its_place if {
+	arn := "arn:aws:iam::222233334444:role/deploy"
+	denied_because(
+		decide(org_share_input("CreateWorkloadShare", "everyone", arn, member_principal(arn, "222233334444"))),
+		"not in the team's approved principals",
+	)
+}
+
+test_iam_principal_of_suspended_account_denied if {
+	arn := "arn:aws:iam::555566667777:role/reviewer"
+	denied_because(
+		decide(org_share_input("CreateWorkloadShare", "payments", arn, member_principal(arn, "555566667777"))),
+		"account 555566667777 is suspended",
+	)
+}
+
+# Without [organizations] the lists still decide.
+test_iam_principal_listed_without_organization if {
+	arn := "arn:aws:iam::333748161105:role/reviewer"
+	allowed(decide(share_input("CreateTemplateShare", "payments", "iam_principal", arn)))
 }
 
 # ---------------------------------------------------------------------------
@@ -366,12 +782,14 @@ test_update_workload_share_unknown_permission_denied if {
 	every permission in ["OWNER", "readonly", ""] {
 		denied(decide(update_share_input("beta", permission)))
 	}
-	denied_because(decide(update_share_input("beta", "OWNER")), "PermissionType \"OWNER\"")
+	d := decide(update_share_input("beta", "OWNER"))
+	d.reasons == ["team \"beta\" may not grant PermissionType \"OWNER\" on a workload share: it is neither READONLY nor CONTRIBUTOR"]
 }
 
 test_update_workload_share_missing_permission_denied if {
 	inp := json.remove(update_share_input("beta", "READONLY"), ["share", "request/body/PermissionType"])
-	denied_because(decide(inp), "without a PermissionType")
+	d := decide(inp)
+	d.reasons == ["team \"beta\" may not call UpdateWorkloadShare without a PermissionType: waguard cannot tell what it would grant"]
 }
 
 # If the gateway sent no share.permission_type, the request body decides.
@@ -381,22 +799,36 @@ test_update_workload_share_permission_from_request_body if {
 }
 
 # ---------------------------------------------------------------------------
-# CreateWorkloadShare also grants a PermissionType
+# CreateWorkloadShare also grants a PermissionType (deny overrides allow)
 # ---------------------------------------------------------------------------
 
 test_create_workload_share_contributor_allowed_with_allow_contributor if {
 	d := decide(workload_share_input("CreateWorkloadShare", "beta", "CONTRIBUTOR"))
 	allowed(d)
-	count(d.reasons) == 2
+	d.reasons == [
+		"ou \"ou-bbbb-22222222\" is approved for team \"beta\"",
+		"team \"beta\" may grant CONTRIBUTOR on workload shares",
+	]
 }
 
-# Deny overrides allow: the target is approved, the permission is not, and
-# only the deny reason is reported.
+# The target is approved, the permission is not: only the deny reason counts.
 test_create_workload_share_contributor_denied_without_allow_contributor if {
-	inp := object.union(workload_share_input("CreateWorkloadShare", "alpha", "CONTRIBUTOR"), {"share": {"shared_with": "ou-aaaa-11111111"}})
+	inp := object.union(
+		workload_share_input("CreateWorkloadShare", "alpha", "CONTRIBUTOR"),
+		{"share": {"shared_with": "ou-aaaa-11111111", "target": unplaced("ou-aaaa-11111111", "ou")}},
+	)
 	d := decide(inp)
 	denied(d)
 	d.reasons == ["team \"alpha\" may not grant CONTRIBUTOR on a workload share (CreateWorkloadShare): the team's data does not set allow_contributor to true"]
+}
+
+# Both denied: both reasons, sorted.
+test_create_workload_share_reports_every_denial if {
+	d := decide(workload_share_input("CreateWorkloadShare", "alpha", "CONTRIBUTOR"))
+	d.reasons == [
+		"team \"alpha\" may not grant CONTRIBUTOR on a workload share (CreateWorkloadShare): the team's data does not set allow_contributor to true",
+		"team \"alpha\" may not share workload with ou \"ou-bbbb-22222222\": not in the team's approved OUs",
+	]
 }
 
 test_create_workload_share_missing_permission_denied if {
@@ -414,6 +846,11 @@ test_share_deletion_allowed if {
 		allowed(d)
 		d.reasons == [sprintf("%s only removes a share, which narrows access", [op])]
 	}
+}
+
+test_share_deletion_labelled_read_gets_both_reasons if {
+	d := decide(base_input("DeleteLensShare", "delta", "read"))
+	d.reasons == ["DeleteLensShare is a read-only operation", "DeleteLensShare only removes a share, which narrows access"]
 }
 
 # ---------------------------------------------------------------------------
@@ -455,6 +892,14 @@ test_empty_input_denied if {
 	denied(d)
 }
 
+# Scan results (input.scan, a later feature) do not change any decision.
+test_scan_results_do_not_change_the_decision if {
+	scan := {"scan": {"share_id": "0123456789abcdef", "status": "PENDING"}}
+	every inp in array.concat(deny_cases, allow_cases) {
+		decide(object.union(inp, scan)) == decide(inp)
+	}
+}
+
 # ---------------------------------------------------------------------------
 # Every deny and every allow carries a reason
 # ---------------------------------------------------------------------------
@@ -465,9 +910,13 @@ deny_cases := [
 	base_input("TagResource", "alpha", "write"),
 	share_input("CreateTemplateShare", "alpha", "ou", "ou-abcd-99999999"),
 	share_input("CreateWorkloadShare", "alpha", "account", "999999999999"),
-	share_input("CreateLensShare", "alpha", "unknown", "arn:aws:iam::111111111111:user/x"),
+	share_input("CreateLensShare", "alpha", "unknown", "arn:aws:iam::111111111111:group/x"),
 	share_input("CreateProfileShare", "delta", "organization", "o-alphaorg0001"),
 	json.remove(share_input("CreateTemplateShare", "alpha", "ou", ""), ["share/shared_with"]),
+	org_share_input("CreateTemplateShare", "platform", "333748161105", member_account("333748161105")),
+	org_share_input("CreateTemplateShare", "payments", "555566667777", member_account("555566667777")),
+	org_share_input("CreateTemplateShare", "payments", "999999999999", outsider("999999999999", "account")),
+	org_share_input("CreateTemplateShare", "payments", "333748161105", unplaced("333748161105", "account")),
 	update_share_input("alpha", "CONTRIBUTOR"),
 	update_share_input("beta", "OWNER"),
 	json.remove(update_share_input("beta", "READONLY"), ["share", "request/body/PermissionType"]),
@@ -479,6 +928,8 @@ allow_cases := [
 	base_input("DeleteTemplateShare", "alpha", "write"),
 	share_input("CreateTemplateShare", "alpha", "ou", "ou-aaaa-11111111"),
 	share_input("CreateWorkloadShare", "beta", "account", "222222222222"),
+	org_share_input("CreateTemplateShare", "payments", "222233334444", member_account("222233334444")),
+	org_share_input("CreateTemplateShare", "everyone", "888899990000", member_account("888899990000")),
 	update_share_input("alpha", "READONLY"),
 	update_share_input("beta", "CONTRIBUTOR"),
 ]
@@ -529,4 +980,10 @@ test_example_data_platform_lens_shared_with_organization_allowed if {
 test_example_data_platform_template_shared_with_organization_denied if {
 	d := authz.decision with input as share_input("CreateTemplateShare", "platform", "organization", "o-exampleorg01")
 	denied(d)
+}
+
+# With the demo organization: payments-prod-eu is below payments' OUs.
+test_example_data_payments_nested_account_allowed if {
+	d := authz.decision with input as org_share_input("CreateTemplateShare", "payments", "222233334444", member_account("222233334444"))
+	allowed(d)
 }

@@ -153,6 +153,11 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// SHA-256 of the policy and data that decided; `null` when policy was not asked.
     pub policy_revision: Option<String>,
+    /// Whether the share target is in the AWS Organization (`null`: not resolved, or
+    /// `[organizations]` is off), so the decision can be explained later.
+    pub in_organization: Option<bool>,
+    /// Where the target sat: root first, the target itself last for an OU.
+    pub ou_path: Vec<String>,
 }
 
 /// Why a forwarded request has no answer from AWS.
@@ -288,6 +293,8 @@ mod tests {
                 error: None,
                 reasons: vec!["not approved".into()],
                 policy_revision: Some(hash.clone()),
+                in_organization: Some(true),
+                ou_path: vec!["r-ab12".into(), "ou-ab12-11111111".into()],
             }),
             AuditRecord::Outcome(Outcome {
                 request_id: "r2".into(),

@@ -4,7 +4,7 @@ mod callers;
 pub mod sigv4;
 
 pub use callers::{Caller, Callers, CallersError, Secret};
-pub use sigv4::{Authenticated, verify, verify_with_token};
+pub use sigv4::{Authenticated, verify, verify_for_service, verify_with_token};
 
 /// The SigV4 service name Well-Architected requests are signed for.
 pub const SERVICE: &str = "wellarchitected";

@@ -152,6 +152,19 @@ pub fn verify_with_token(
     now: SystemTime,
     session_token: Option<&str>,
 ) -> Result<Authenticated, GatewayError> {
+    verify_for_service(parts, body, callers, now, session_token, SERVICE)
+}
+
+/// Like [`verify_with_token`], for a request signed for another AWS service (the simulator
+/// also plays AWS Organizations).
+pub fn verify_for_service(
+    parts: &Parts,
+    body: &[u8],
+    callers: &Callers,
+    now: SystemTime,
+    session_token: Option<&str>,
+    service: &str,
+) -> Result<Authenticated, GatewayError> {
     let headers = &parts.headers;
     if let Some(q) = parts.uri.query()
         && q.split('&').any(|kv| {
@@ -220,9 +233,9 @@ pub fn verify_with_token(
             &amz_date[..8]
         )));
     }
-    if auth.service != SERVICE {
+    if auth.service != service {
         return Err(GatewayError::InvalidSignature(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'."
+            "Credential should be scoped to correct service: '{service}'."
         )));
     }
     if !is_region_name(auth.region) {

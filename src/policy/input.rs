@@ -9,15 +9,19 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::auth::Authenticated;
 use crate::operation::Routed;
+use crate::organization::{Context, Resolution};
 use crate::validate::Validated;
 
 /// Builds `input` for `data.waguard.authz.decision`, directly as the policy engine's value (a
 /// detour through `serde_json::Value` cost ~6 µs per request). `policies/input.schema.json`
 /// describes it; a test checks that the documents built here match it.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     auth: &Authenticated,
     routed: &Routed,
     validated: &Validated,
+    placed: Option<&Resolution>,
+    organization: Option<&Context>,
     method: &str,
     raw_path: &str,
     source_ip: IpAddr,
@@ -91,17 +95,61 @@ pub fn build(
         if let Some(w) = &share.shared_with {
             s.insert(Value::from("shared_with"), Value::from(w.as_str()));
         }
-        if let Some(t) = share.target {
-            s.insert(Value::from("target_type"), Value::from(t.as_str()));
+        if let Some(t) = &share.target {
+            s.insert(Value::from("target_type"), Value::from(t.kind.as_str()));
         }
         if let Some(p) = &share.permission_type {
             s.insert(Value::from("permission_type"), Value::from(p.as_str()));
+        }
+        if let Some(t) = &share.target {
+            let unresolved = Resolution::default();
+            let placed = placed.unwrap_or(&unresolved);
+            let strings = |v: &[String]| {
+                Value::from(
+                    v.iter()
+                        .map(|x| Value::from(x.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+            };
+            s.insert(
+                Value::from("target"),
+                object([
+                    ("id", Value::from(t.id.as_str())),
+                    ("type", Value::from(t.kind.as_str())),
+                    ("account", optional(t.account.as_deref())),
+                    (
+                        "in_organization",
+                        placed.in_organization.map_or(Value::Null, Value::from),
+                    ),
+                    ("ou_path", strings(&placed.ou_path)),
+                    ("ou_path_names", strings(&placed.ou_path_names)),
+                    ("name", optional(placed.name.as_deref())),
+                    ("status", optional(placed.status.as_deref())),
+                ]),
+            );
         }
         if let Ok(fields) = input.as_object_mut() {
             fields.insert(Value::from("share"), Value::from(s));
         }
     }
+    if let (Some(o), Ok(fields)) = (organization, input.as_object_mut()) {
+        fields.insert(
+            Value::from("organization"),
+            object([
+                ("id", optional(o.id.as_deref())),
+                ("root", optional(o.root.as_deref())),
+                (
+                    "snapshot_age_seconds",
+                    o.snapshot_age_seconds.map_or(Value::Null, Value::from),
+                ),
+            ]),
+        );
+    }
     input
+}
+
+fn optional(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, Value::from)
 }
 
 fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {

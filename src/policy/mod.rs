@@ -5,8 +5,12 @@
 //! path: `waguard/teams.json` becomes `data.waguard.teams`. Not data: `*.schema.json` (the input
 //! document's schema) and the top-level `examples/` folder (example inputs). The compiled policy is immutable and
 //! shared by all requests; a decision never blocks another.
+//!
+//! The package `waguard.index` (if a module declares it) is evaluated once, when the policy is
+//! compiled, and served as data rather than as rules: see [`prepare`].
 
 pub mod input;
+pub mod prepare;
 pub mod testing;
 
 use std::path::{Path, PathBuf};
@@ -133,27 +137,87 @@ impl PolicySources {
         Ok(root)
     }
 
-    /// An engine with every module (and optionally the tests) and the data loaded.
+    /// An engine with every module (and optionally the tests) and the data loaded, as
+    /// `waguard policy test` runs them: rules of the prepared package ([`prepare`]) are
+    /// evaluated lazily like any other rule.
     pub fn engine(&self, with_tests: bool) -> Result<Engine, PolicyError> {
+        let tests: &[PolicyFile] = if with_tests { &self.tests } else { &[] };
+        let (mut engine, _) = Self::engine_with(self.modules.iter().chain(tests))?;
+        engine
+            .add_data(regorus::Value::from(self.data_document()?))
+            .map_err(invalid_data)?;
+        Ok(engine)
+    }
+
+    /// The engine requests are decided with: the modules and data of [`PolicySources::engine`],
+    /// except that the prepared package (`data.waguard.index`, see [`prepare`]) is evaluated
+    /// here, once, and served as data instead of as rules.
+    pub fn serving_engine(&self) -> Result<Engine, PolicyError> {
+        let (engine, packages) = Self::engine_with(self.modules.iter())?;
+        let document = self.data_document()?;
+        let (mut index_files, mut serving) = (Vec::new(), Vec::new());
+        for (file, package) in self.modules.iter().zip(&packages) {
+            if prepare::is_prepared_package(package) {
+                index_files.push(file);
+            } else {
+                serving.push(file);
+            }
+        }
+        let mut engine = if index_files.is_empty() {
+            engine
+        } else {
+            if let Some(path) = prepare::defined_in(&document) {
+                return Err(PolicyError::Invalid {
+                    path: PathBuf::from("data"),
+                    message: format!(
+                        "the data documents define {path}, which the package {} prepares",
+                        prepare::PREPARED_PACKAGE.trim_start_matches("data.")
+                    ),
+                });
+            }
+            for file in &index_files {
+                prepare::check_reads_only_data(file)?;
+            }
+            // The prepared package sees the data and its own modules only.
+            let (mut index_engine, _) = Self::engine_with(index_files.into_iter())?;
+            index_engine
+                .add_data(regorus::Value::from(document.clone()))
+                .map_err(invalid_data)?;
+            let index = prepare::evaluate(&mut index_engine)?;
+            let (mut engine, _) = Self::engine_with(serving.into_iter())?;
+            engine.add_data(index).map_err(invalid_data)?;
+            engine
+        };
+        engine
+            .add_data(regorus::Value::from(document))
+            .map_err(invalid_data)?;
+        Ok(engine)
+    }
+
+    /// An engine with `files` added as modules, and the package each declares.
+    fn engine_with<'a>(
+        files: impl Iterator<Item = &'a PolicyFile>,
+    ) -> Result<(Engine, Vec<String>), PolicyError> {
         let mut engine = Engine::new();
         engine.set_rego_v0(false);
-        let tests: &[PolicyFile] = if with_tests { &self.tests } else { &[] };
-        for f in self.modules.iter().chain(tests) {
-            engine
+        let mut packages = Vec::new();
+        for f in files {
+            let package = engine
                 .add_policy(f.path.display().to_string(), f.text.clone())
                 .map_err(|e| PolicyError::Invalid {
                     path: f.path.clone(),
                     message: e.to_string(),
                 })?;
+            packages.push(package);
         }
-        let data = self.data_document()?;
-        engine
-            .add_data(regorus::Value::from(data))
-            .map_err(|e| PolicyError::Invalid {
-                path: PathBuf::from("data"),
-                message: e.to_string(),
-            })?;
-        Ok(engine)
+        Ok((engine, packages))
+    }
+}
+
+fn invalid_data(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Invalid {
+        path: PathBuf::from("data"),
+        message: e.to_string(),
     }
 }
 
@@ -238,7 +302,7 @@ impl Policy {
                 dir: dir.to_path_buf(),
             });
         }
-        let mut engine = sources.engine(false)?;
+        let mut engine = sources.serving_engine()?;
         let defined = engine
             .get_packages()
             .map(|pkgs| pkgs.iter().any(|p| p == "data.waguard.authz"))
@@ -401,6 +465,109 @@ mod tests {
         let d = dir_with(&[("authz.rego", "package waguard.authz\ndecision := {{{\n")]);
         let err = Policy::load(d.path()).unwrap_err().to_string();
         assert!(err.contains("authz.rego"), "{err}");
+    }
+
+    const INDEX: &str = r#"
+        package waguard.index
+        import rego.v1
+        # Reads only data: evaluated once at load time.
+        approved contains ou if some ou in data.waguard.teams.payments.ous
+    "#;
+
+    const INDEXED_POLICY: &str = r#"
+        package waguard.authz
+        import rego.v1
+        default decision := {"allow": false, "reasons": ["not approved"]}
+        decision := {"allow": true, "reasons": ["approved"]} if {
+            input.share.shared_with in data.waguard.index.approved
+        }
+    "#;
+
+    #[test]
+    fn the_prepared_package_is_served_as_data() {
+        let d = dir_with(&[
+            ("waguard/authz.rego", INDEXED_POLICY),
+            ("waguard/index.rego", INDEX),
+            (
+                "waguard/teams.json",
+                r#"{"payments": {"ous": ["ou-ab12-11111111"]}}"#,
+            ),
+        ]);
+        let sources = PolicySources::read(d.path()).unwrap();
+        let mut served = sources.serving_engine().unwrap();
+        // Only the decision's package is left to evaluate; the index is data.
+        assert_eq!(served.get_packages().unwrap(), ["data.waguard.authz"]);
+        let approved = served
+            .eval_query("data.waguard.index.approved".into(), false)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&approved.result[0].expressions[0].value).unwrap(),
+            json!(["ou-ab12-11111111"])
+        );
+        let p = Policy::load(d.path()).unwrap();
+        assert!(
+            p.evaluate(&json!({"share": {"shared_with": "ou-ab12-11111111"}}))
+                .allow
+        );
+        assert!(
+            !p.evaluate(&json!({"share": {"shared_with": "ou-ab12-99999999"}}))
+                .allow
+        );
+    }
+
+    #[test]
+    fn a_prepared_package_that_reads_input_is_refused() {
+        let index = "package waguard.index\nimport rego.v1\nx := input.caller.team\n";
+        let d = dir_with(&[
+            ("waguard/authz.rego", INDEXED_POLICY),
+            ("waguard/index.rego", index),
+        ]);
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("index.rego"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("may read only data, not input"), "{err}");
+    }
+
+    #[test]
+    fn a_prepared_package_that_fails_or_collides_does_not_load() {
+        let failing = "package waguard.index\nimport rego.v1\nx := sprintf(\"%q\", [1])\n";
+        let d = dir_with(&[
+            ("waguard/authz.rego", INDEXED_POLICY),
+            ("waguard/index.rego", failing),
+        ]);
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("cannot prepare the policy's data"), "{err}");
+        let d = dir_with(&[
+            ("waguard/authz.rego", INDEXED_POLICY),
+            ("waguard/index.rego", INDEX),
+            (
+                "waguard/index.json",
+                r#"{"approved": ["ou-ab12-99999999"]}"#,
+            ),
+        ]);
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("the data documents define data.waguard.index"),
+            "{err}"
+        );
+    }
+
+    /// The shipped policy decides alike whether its index is served as data (the gateway) or
+    /// evaluated as rules (`waguard policy test`).
+    #[test]
+    fn the_shipped_policy_decides_alike_with_a_lazy_index() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let sources = PolicySources::read(&dir).unwrap();
+        let served = Policy::load(&dir).unwrap();
+        let mut lazy = sources.engine(false).unwrap();
+        for entry in std::fs::read_dir(dir.join("examples")).unwrap() {
+            let path = entry.unwrap().path();
+            let input: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            lazy.set_input(regorus::Value::from(input.clone()));
+            let expected = decision_from_value(&lazy.eval_rule(DECISION_RULE.into()).unwrap());
+            assert_eq!(served.evaluate(&input), expected, "{}", path.display());
+        }
     }
 
     #[test]

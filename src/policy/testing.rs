@@ -741,6 +741,25 @@ test_helper(x) := x == 1
             ]
         );
         assert_eq!(deny.policy_revision.len(), 64);
+        let nested = eval_input(
+            dir,
+            &example("allow-account-in-approved-ou.json"),
+            Some(&schema),
+        )
+        .unwrap();
+        assert!(nested.decision.allow, "{nested:?}");
+        let other_ou = eval_input(
+            dir,
+            &example("deny-account-in-unapproved-ou.json"),
+            Some(&schema),
+        )
+        .unwrap();
+        assert_eq!(
+            other_ou.decision.reasons,
+            [
+                "team \"platform\" may not share review-template: account 888899990000 (sandbox-1) is under Root/sandbox, which is not under an OU approved for team \"platform\""
+            ]
+        );
         let out = deny.to_json();
         assert_eq!(out["decision"]["allow"], json!(false));
         assert_eq!(out["policy_revision"], json!(deny.policy_revision));
@@ -758,6 +777,7 @@ test_helper(x) := x == 1
         use super::*;
         use crate::auth::{Authenticated, Caller, Secret};
         use crate::operation::{self, route};
+        use crate::organization::{Context, Resolution};
         use crate::policy::input;
         use crate::validate::validate;
 
@@ -768,6 +788,20 @@ test_helper(x) := x == 1
         const HEX: &str = "0123456789abcdef0123456789abcdef";
 
         fn build(method: &str, path: &str, query: Option<&str>, body: &str, ip: &str) -> Value {
+            build_with(method, path, query, body, ip, None, None)
+        }
+
+        /// As the gateway builds it with `[organizations]`: the target as `placed`, and the
+        /// organization's facts.
+        fn build_with(
+            method: &str,
+            path: &str,
+            query: Option<&str>,
+            body: &str,
+            ip: &str,
+            placed: Option<&Resolution>,
+            organization: Option<&Context>,
+        ) -> Value {
             let caller = Caller {
                 access_key_id: "AKWGDEMOPAYMENTS0001".into(),
                 secret_access_key: Secret::new("secret"),
@@ -794,6 +828,8 @@ test_helper(x) := x == 1
                 &auth,
                 &routed,
                 &validated,
+                placed,
+                organization,
                 method,
                 path,
                 ip.parse::<IpAddr>().unwrap(),
@@ -864,6 +900,41 @@ test_helper(x) := x == 1
                     "",
                     "2001:db8::7",
                 ),
+                build(
+                    "POST",
+                    "/lenses/my-lens/shares",
+                    None,
+                    r#"{"SharedWith":"arn:aws:iam::123456789012:group/admins","ClientRequestToken":"t"}"#,
+                    "10.0.0.7",
+                ),
+                // With [organizations]: placed, outside, and not resolved (no snapshot yet).
+                build_with(
+                    "POST",
+                    &format!("/templates/shares/{TEMPLATE}"),
+                    None,
+                    r#"{"SharedWith":"222233334444","ClientRequestToken":"t"}"#,
+                    "10.0.0.7",
+                    Some(&nested_account()),
+                    Some(&demo_organization()),
+                ),
+                build_with(
+                    "POST",
+                    &format!("/workloads/{HEX}/shares"),
+                    None,
+                    r#"{"SharedWith":"arn:aws:iam::333748161105:role/x","PermissionType":"READONLY","ClientRequestToken":"t"}"#,
+                    "10.0.0.7",
+                    Some(&Resolution::outside()),
+                    Some(&demo_organization()),
+                ),
+                build_with(
+                    "POST",
+                    &format!("/templates/shares/{TEMPLATE}"),
+                    None,
+                    r#"{"SharedWith":"arn:aws:organizations::111111111111:ou/o-exampleorg01/ou-ab12-22222222","ClientRequestToken":"t"}"#,
+                    "10.0.0.7",
+                    None,
+                    Some(&Context::default()),
+                ),
             ];
             for input in &cases {
                 if let Err(e) = validate_input(input, &schema) {
@@ -871,11 +942,53 @@ test_helper(x) := x == 1
                 }
             }
             // The cases exercise what the schema distinguishes.
+            assert_eq!(cases[0]["share"]["target"]["in_organization"], json!(null));
+            assert!(cases[0].get("organization").is_none());
             assert_eq!(cases[1]["share"]["permission_type"], json!("CONTRIBUTOR"));
-            assert_eq!(cases[2]["share"]["target_type"], json!("unknown"));
+            assert_eq!(cases[2]["share"]["target_type"], json!("iam_principal"));
             assert!(cases[4]["share"].get("shared_with").is_none());
             assert!(cases[5].get("share").is_none());
             assert_eq!(cases[9]["request"]["query"]["tagKeys"], json!(["a", "b"]));
+            assert_eq!(cases[10]["share"]["target_type"], json!("unknown"));
+            assert_eq!(cases[11]["share"]["target"]["in_organization"], json!(true));
+            assert_eq!(
+                cases[12]["share"]["target"]["account"],
+                json!("333748161105")
+            );
+            assert_eq!(
+                cases[13]["share"]["target"]["id"],
+                json!("ou-ab12-22222222")
+            );
+            assert_eq!(cases[13]["organization"]["id"], json!(null));
+        }
+
+        /// pay-prod-eu-1 in the demo organization: Root > payments > payments-prod >
+        /// payments-prod-eu.
+        fn nested_account() -> Resolution {
+            Resolution {
+                in_organization: Some(true),
+                ou_path: [
+                    "r-ab12",
+                    "ou-ab12-11111111",
+                    "ou-ab12-22222222",
+                    "ou-ab12-44444444",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ou_path_names: ["Root", "payments", "payments-prod", "payments-prod-eu"]
+                    .map(String::from)
+                    .to_vec(),
+                name: Some("pay-prod-eu-1".into()),
+                status: Some("ACTIVE".into()),
+            }
+        }
+
+        fn demo_organization() -> Context {
+            Context {
+                id: Some("o-exampleorg01".into()),
+                root: Some("r-ab12".into()),
+                snapshot_age_seconds: Some(42.0),
+            }
         }
 
         #[test]
@@ -901,6 +1014,20 @@ test_helper(x) := x == 1
                 example["time"] = built["time"].clone();
                 assert_eq!(built, example, "{file}");
             }
+            // The organization examples, as a gateway with [organizations] builds them.
+            let example = example("allow-account-in-approved-ou.json");
+            let built = build_with(
+                "POST",
+                &format!("/templates/shares/{TEMPLATE}"),
+                None,
+                &example["request"]["body"].to_string(),
+                "10.0.0.7",
+                Some(&nested_account()),
+                Some(&demo_organization()),
+            );
+            let mut example = example;
+            example["time"] = built["time"].clone();
+            assert_eq!(built, example);
         }
 
         #[test]

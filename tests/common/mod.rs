@@ -77,6 +77,11 @@ pub struct Options {
     pub sim_tls: bool,
     /// Extra lines for the `[policy]` table.
     pub policy_extra: String,
+    /// The simulator also plays AWS Organizations with this tree.
+    pub organization: Option<waguard::organization::Snapshot>,
+    /// Enables `[organizations]` with these extra lines; its endpoint is the simulator unless
+    /// the lines name one.
+    pub organizations: Option<String>,
     /// Serve a copy of the repo's policies (in `<dir>/policies`) that the test may edit.
     pub own_policies: bool,
 }
@@ -151,6 +156,9 @@ impl Harness {
             )
             .unwrap(),
         );
+        if let Some(o) = &opts.organization {
+            sim.set_organization(o.clone());
+        }
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim_addr = sim_listener.local_addr().unwrap();
         let mut upstream_extra = opts.upstream_extra.clone();
@@ -221,7 +229,18 @@ file = "callers.toml"
 
 [audit]
 file = "audit.jsonl"
+{organizations}
 "#,
+            organizations = match &opts.organizations {
+                None => String::new(),
+                Some(extra) if extra.contains("endpoint") => {
+                    format!("[organizations]\nenabled = true\n{extra}\n")
+                }
+                Some(extra) => format!(
+                    "[organizations]\nenabled = true\nendpoint = \"{scheme}://localhost:{}\"\n{extra}\n",
+                    sim_addr.port()
+                ),
+            },
             server_extra = opts.server_extra,
             policy_extra = opts.policy_extra,
             policies = policies.display(),
@@ -463,9 +482,17 @@ pub struct SimServer {
 
 impl SimServer {
     pub async fn start() -> SimServer {
+        Self::start_at("127.0.0.1:0", None).await
+    }
+
+    /// A simulator on `addr` that expects the service key with `session_token` (the in-process
+    /// harness's gateways sign with one).
+    pub async fn start_at(addr: &str, session_token: Option<&str>) -> SimServer {
         server::install_crypto_provider();
-        let sim = Arc::new(Sim::new(SERVICE_KEY, SERVICE_SECRET, None, &[TEMPLATE_ARN]).unwrap());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Arc::new(
+            Sim::new(SERVICE_KEY, SERVICE_SECRET, session_token, &[TEMPLATE_ARN]).unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let s = sim.clone();

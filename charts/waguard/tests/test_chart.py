@@ -513,6 +513,8 @@ def expect_config_passthrough(r: Rendered) -> None:
     assert cfg["server"]["shutdown_grace"] == 12.5
     assert cfg["upstream"]["allowed_regions"] == ["us-east-1", "eu-west-1"]
     assert cfg["upstream"]["endpoint"] == "https://wellarchitected.us-east-1.amazonaws.com"
+    assert cfg["organizations"] == {"enabled": True, "refresh_interval": 600,
+                                    "role_arn": "arn:aws:iam::111111111111:role/waguard-org-read"}
     assert r.pod["terminationGracePeriodSeconds"] == 2 + 13 + 5
     assert r.gateway["lifecycle"]["preStop"]["sleep"]["seconds"] == 2
     assert cfg["server"]["listen"] == "[::]:8080" and cfg["server"]["admin_listen"] == "[::]:9090"
@@ -635,6 +637,8 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
                 "server": {"max_body_bytes": 2097152, "shutdown_grace": 12.5},
                 "upstream": {"allowed_regions": ["us-east-1", "eu-west-1"],
                              "endpoint": "https://wellarchitected.us-east-1.amazonaws.com"},
+                "organizations": {"enabled": True, "refresh_interval": 600,
+                                  "role_arn": "arn:aws:iam::111111111111:role/waguard-org-read"},
             },
             "lifecycle": {"preStopSleepSeconds": 2},
             "listenAddress": "[::]",
