@@ -484,3 +484,42 @@ async fn an_unresolved_target_is_denied_with_the_lookup_failure_unless_listed_ex
     assert!(sdk_share(&payments, "ou-ab12-22222222").await.is_ok());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_organization_is_read_with_an_assumed_role_when_role_arn_is_set() {
+    // moto plays both STS (AssumeRole) and Organizations; the gateway runs as a process so
+    // that STS's endpoint can be set the standard way (AWS_ENDPOINT_URL_STS).
+    let moto = Moto::start().await;
+    let org = moto.client();
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let role = "arn:aws:iam::123456789012:role/waguard-organizations-read";
+    let with_sts_at = |sts: &str, dir: &std::path::Path| {
+        let config = write_process_config(dir, "http://127.0.0.1:9", &dir.join("audit.jsonl"), "");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[organizations]\nenabled = true\nendpoint = \"{}\"\nrole_arn = \"{role}\"\nlookup_timeout = 1\n",
+            moto.endpoint
+        ));
+        std::fs::write(&config, text).unwrap();
+        (config, sts.to_string())
+    };
+    // STS answers: the role is assumed and the organization read with its credentials.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, sts) = with_sts_at(&moto.endpoint, dir.path());
+    let gw = GatewayProcess::start_with_env(&config, &[("AWS_ENDPOINT_URL_STS", &sts)]).await;
+    let (status, body) = gw.admin_get("/readyz").await;
+    assert!(body.contains("\"accounts\":1"), "{status} {body}");
+    drop(gw);
+    // STS hangs up: no role, so no snapshot, although Organizations itself answers.
+    let (port, _refusing) = refusing_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, sts) = with_sts_at(&format!("http://127.0.0.1:{port}"), dir.path());
+    let gw = GatewayProcess::start_with_env(&config, &[("AWS_ENDPOINT_URL_STS", &sts)]).await;
+    let (status, body) = gw.admin_get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no AWS Organizations snapshot"), "{body}");
+}

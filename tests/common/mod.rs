@@ -573,15 +573,25 @@ impl GatewayProcess {
     /// Starts `waguard serve`, optionally as an unprivileged user (so file permissions apply
     /// even when the tests run as root), and waits until it answers `/healthz`.
     pub async fn start(config: &Path, unprivileged: bool) -> GatewayProcess {
-        Self::spawn(config, unprivileged, false).await
+        Self::spawn(config, unprivileged, false, &[]).await
     }
 
     /// Like `start`, with the gateway's stdout piped to `child.stdout`.
     pub async fn start_with_stdout(config: &Path) -> GatewayProcess {
-        Self::spawn(config, false, true).await
+        Self::spawn(config, false, true, &[]).await
     }
 
-    async fn spawn(config: &Path, unprivileged: bool, pipe_stdout: bool) -> GatewayProcess {
+    /// Like `start`, with extra environment variables.
+    pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> GatewayProcess {
+        Self::spawn(config, false, false, env).await
+    }
+
+    async fn spawn(
+        config: &Path,
+        unprivileged: bool,
+        pipe_stdout: bool,
+        env: &[(&str, &str)],
+    ) -> GatewayProcess {
         let text = std::fs::read_to_string(config).unwrap();
         let parsed = Config::parse(config, &text).unwrap();
         let bin = env!("CARGO_BIN_EXE_waguard");
@@ -609,6 +619,7 @@ impl GatewayProcess {
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(if pipe_stdout {
                 std::process::Stdio::piped()
             } else {
