@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -59,6 +60,8 @@ struct State {
     throttle_organizations: usize,
     /// Items per page of the list operations (0: the default, 3).
     organizations_page: usize,
+    /// How long each Organizations call takes to answer.
+    organizations_delay: std::time::Duration,
 }
 
 /// The `X-Amz-Target` prefix of AWS Organizations operations.
@@ -72,6 +75,9 @@ pub struct Sim {
     credentials: Callers,
     session_token: Option<String>,
     state: Mutex<State>,
+    /// Organizations calls being answered now, and the most there ever were at once.
+    organizations_in_flight: AtomicUsize,
+    organizations_most_in_flight: AtomicUsize,
 }
 
 impl Sim {
@@ -101,6 +107,8 @@ impl Sim {
             credentials: callers,
             session_token: session_token.map(str::to_string),
             state: Mutex::new(state),
+            organizations_in_flight: AtomicUsize::new(0),
+            organizations_most_in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -148,6 +156,18 @@ impl Sim {
         if let Ok(mut s) = self.state.lock() {
             s.throttle_organizations = n;
         }
+    }
+
+    /// Every Organizations call takes `delay` to answer (a slow or distant endpoint).
+    pub fn delay_organizations(&self, delay: std::time::Duration) {
+        if let Ok(mut s) = self.state.lock() {
+            s.organizations_delay = delay;
+        }
+    }
+
+    /// The most Organizations calls that were being answered at the same time.
+    pub fn most_concurrent_organization_calls(&self) -> usize {
+        self.organizations_most_in_flight.load(Ordering::SeqCst)
     }
 
     /// Items per page of the Organizations list operations (AWS answers up to 20).
@@ -353,7 +373,20 @@ impl Sim {
             if let Err(e) = verified {
                 return err(e.status(), e.code(), &e.to_string(), &request_id);
             }
-            return self.organizations(&operation, &body, &request_id);
+            let delay = self
+                .state
+                .lock()
+                .map(|s| s.organizations_delay)
+                .unwrap_or_default();
+            let in_flight = self.organizations_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.organizations_most_in_flight
+                .fetch_max(in_flight, Ordering::SeqCst);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let resp = self.organizations(&operation, &body, &request_id);
+            self.organizations_in_flight.fetch_sub(1, Ordering::SeqCst);
+            return resp;
         }
         let Ok(mut state) = self.state.lock() else {
             return err(

@@ -523,3 +523,33 @@ async fn the_organization_is_read_with_an_assumed_role_when_role_arn_is_set() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no AWS Organizations snapshot"), "{body}");
 }
+
+#[tokio::test]
+async fn a_caller_naming_many_unknown_accounts_cannot_flood_organizations() {
+    let h = harness("lookup_timeout = 5").await;
+    // Each Organizations call now takes 100 ms; twelve requests name twelve accounts the
+    // snapshot does not hold, all at once.
+    h.sim.delay_organizations(Duration::from_millis(100));
+    let before = h.sim.organization_calls().len();
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let addr = h.gateway.addr;
+            tokio::spawn(async move {
+                let (path, body) =
+                    share_request(&format!("1234123412{i:02}"), &format!("flood-{i}"));
+                RawRequest::new("POST", &path, body).send(addr).await
+            })
+        })
+        .collect();
+    for r in requests {
+        assert_eq!(r.await.unwrap().status, 403);
+    }
+    // Every account was asked about, but never more than two lookups at a time.
+    assert!(h.sim.organization_calls().len() >= before + 12);
+    assert!(
+        h.sim.most_concurrent_organization_calls() <= 2,
+        "{} Organizations calls at once",
+        h.sim.most_concurrent_organization_calls()
+    );
+    h.stop().await;
+}

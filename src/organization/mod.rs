@@ -36,6 +36,10 @@ const MAX_REFRESH_BACKOFF: Duration = Duration::from_secs(60);
 /// On-demand answers kept at most: only authenticated share requests trigger lookups, but a
 /// caller naming many different accounts must not grow memory without bound.
 const MAX_LEARNED: usize = 10_000;
+/// On-demand lookups running at once. Organizations' request quota is shared by everything in
+/// the management account; a caller naming many unknown accounts must not spend it (the rest
+/// wait within `lookup_timeout`, then stay unresolved and fail closed).
+const CONCURRENT_LOOKUPS: usize = 2;
 
 /// Why the tree or a target could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,7 @@ pub struct OrganizationView {
     last_error: Mutex<Option<String>>,
     refresh_interval: Duration,
     lookup_timeout: Duration,
+    lookups: tokio::sync::Semaphore,
     metrics: Option<OrganizationMetrics>,
 }
 
@@ -114,6 +119,7 @@ impl OrganizationView {
             last_error: Mutex::new(None),
             refresh_interval: config.refresh_interval,
             lookup_timeout: config.lookup_timeout,
+            lookups: tokio::sync::Semaphore::new(CONCURRENT_LOOKUPS),
             metrics,
         }
     }
@@ -200,7 +206,16 @@ impl OrganizationView {
             self.count("cache");
             return self.for_target(target, r);
         }
-        match tokio::time::timeout(self.lookup_timeout, self.look_up(&snapshot, &missing)).await {
+        let bounded = async {
+            let _permit = self.lookups.acquire().await;
+            match self.learned(&missing) {
+                // Another request learned it while this one waited for a permit.
+                Some(r) if r.in_organization == Some(false) => Ok(None),
+                Some(r) => Ok(Some(r)),
+                None => self.look_up(&snapshot, &missing).await,
+            }
+        };
+        match tokio::time::timeout(self.lookup_timeout, bounded).await {
             Ok(Ok(Some(r))) => {
                 self.count("found");
                 self.learn(missing, Learned::Found(r.clone()));
