@@ -11,6 +11,7 @@
 
 pub mod input;
 pub mod prepare;
+mod scan;
 pub mod testing;
 
 use std::path::{Path, PathBuf};

@@ -85,61 +85,9 @@ pub fn evaluate(engine: &mut regorus::Engine) -> Result<regorus::Value, PolicyEr
 
 /// The line (1-based) of the first reference to `input` outside comments and strings, if any.
 fn first_input_reference(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut line = 1;
-    let mut i = 0;
-    let mut after_dot = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => {
-                line += 1;
-                after_dot = false;
-                i += 1;
-            }
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-                after_dot = false;
-            }
-            b'`' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'`' {
-                    line += usize::from(bytes[i] == b'\n');
-                    i += 1;
-                }
-                i += 1;
-                after_dot = false;
-            }
-            b if b.is_ascii_alphabetic() || b == b'_' => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                if &text[start..i] == "input" && !after_dot {
-                    return Some(line);
-                }
-                after_dot = false;
-            }
-            b'.' => {
-                after_dot = true;
-                i += 1;
-            }
-            b' ' | b'\t' | b'\r' => i += 1,
-            _ => {
-                after_dot = false;
-                i += 1;
-            }
-        }
-    }
-    None
+    super::scan::words(text)
+        .find(|w| w.text == "input" && !w.after_dot)
+        .map(|w| w.line)
 }
 
 #[cfg(test)]

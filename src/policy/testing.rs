@@ -224,72 +224,17 @@ struct Candidate {
 /// and not after a `.` (references such as `data.x.test_y`). Identifiers that start a line (rule
 /// heads, possibly after `default`) come first, in order, so results follow declaration order.
 fn test_rule_candidates(text: &str) -> Vec<Candidate> {
-    let bytes = text.as_bytes();
     let mut heads: Vec<(&str, bool)> = Vec::new();
     let mut others: Vec<(&str, bool)> = Vec::new();
-    let mut i = 0;
-    let mut line_start = true;
-    let mut after_dot = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => {
-                line_start = true;
-                after_dot = false;
-                i += 1;
-            }
-            b' ' | b'\t' | b'\r' => i += 1,
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-                line_start = false;
-                after_dot = false;
-            }
-            b'`' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'`' {
-                    i += 1;
-                }
-                i += 1;
-                line_start = false;
-                after_dot = false;
-            }
-            b if b.is_ascii_alphabetic() || b == b'_' => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                // Only ASCII bytes were consumed, so these are character boundaries.
-                let word = &text[start..i];
-                if word.starts_with(TEST_PREFIX) && !after_dot {
-                    let rest = text[i..].trim_start_matches([' ', '\t']);
-                    let function = rest.starts_with('(');
-                    if line_start {
-                        heads.push((word, function));
-                    } else {
-                        others.push((word, false));
-                    }
-                }
-                line_start = line_start && word == "default";
-                after_dot = false;
-            }
-            b'.' => {
-                after_dot = true;
-                line_start = false;
-                i += 1;
-            }
-            _ => {
-                line_start = false;
-                after_dot = false;
-                i += 1;
-            }
+    for word in super::scan::words(text) {
+        if !word.text.starts_with(TEST_PREFIX) || word.after_dot {
+            continue;
+        }
+        if word.line_start {
+            let rest = text[word.end..].trim_start_matches([' ', '\t']);
+            heads.push((word.text, rest.starts_with('(')));
+        } else {
+            others.push((word.text, false));
         }
     }
     let mut out: Vec<Candidate> = Vec::new();
