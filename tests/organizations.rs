@@ -297,6 +297,18 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
+    /// moto with a new organization (its management account only), and a client for it.
+    async fn with_organization() -> (Moto, aws_sdk_organizations::Client) {
+        let moto = Moto::start().await;
+        let org = moto.client();
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
+        (moto, org)
+    }
+
     fn client(&self) -> aws_sdk_organizations::Client {
         let config = aws_sdk_organizations::Config::builder()
             .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
@@ -323,13 +335,7 @@ impl Drop for Moto {
 
 #[tokio::test]
 async fn reads_an_organization_from_moto_server_an_independent_implementation() {
-    let moto = Moto::start().await;
-    let org = moto.client();
-    org.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
+    let (moto, org) = Moto::with_organization().await;
     let root = org.list_roots().send().await.unwrap().roots()[0]
         .id()
         .unwrap()
@@ -489,13 +495,7 @@ async fn an_unresolved_target_is_denied_with_the_lookup_failure_unless_listed_ex
 async fn the_organization_is_read_with_an_assumed_role_when_role_arn_is_set() {
     // moto plays both STS (AssumeRole) and Organizations; the gateway runs as a process so
     // that STS's endpoint can be set the standard way (AWS_ENDPOINT_URL_STS).
-    let moto = Moto::start().await;
-    let org = moto.client();
-    org.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
+    let (moto, org) = Moto::with_organization().await;
     let role = "arn:aws:iam::123456789012:role/waguard-organizations-read";
     let with_sts_at = |sts: &str, dir: &std::path::Path| {
         let config = write_process_config(dir, "http://127.0.0.1:9", &dir.join("audit.jsonl"), "");
