@@ -495,7 +495,7 @@ async fn an_unresolved_target_is_denied_with_the_lookup_failure_unless_listed_ex
 async fn the_organization_is_read_with_an_assumed_role_when_role_arn_is_set() {
     // moto plays both STS (AssumeRole) and Organizations; the gateway runs as a process so
     // that STS's endpoint can be set the standard way (AWS_ENDPOINT_URL_STS).
-    let (moto, org) = Moto::with_organization().await;
+    let (moto, _org) = Moto::with_organization().await;
     let role = "arn:aws:iam::123456789012:role/waguard-organizations-read";
     let with_sts_at = |sts: &str, dir: &std::path::Path| {
         let config = write_process_config(dir, "http://127.0.0.1:9", &dir.join("audit.jsonl"), "");
