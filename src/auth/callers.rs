@@ -81,7 +81,7 @@ impl Callers {
     pub fn parse(path: &Path, text: &str) -> Result<Callers, CallersError> {
         let file: CallersFile = toml::from_str(text).map_err(|e| CallersError::Parse {
             file: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: redacted_parse_error(text, &e),
         })?;
         Self::from_callers(path, file.callers)
     }
@@ -144,9 +144,53 @@ impl Callers {
     }
 }
 
+/// A TOML error in the callers file as `line L, column C: message`, without the source line
+/// toml would quote (it may hold a secret) and without any quoted value in the message.
+fn redacted_parse_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let mut message = String::new();
+    let mut quoted = false;
+    for c in e.message().trim_end().chars() {
+        match c {
+            '"' if !quoted => {
+                quoted = true;
+                message.push_str("\"…");
+            }
+            '"' => {
+                quoted = false;
+                message.push('"');
+            }
+            '\n' if !quoted => message.push(' '),
+            _ if quoted => {}
+            c => message.push(c),
+        }
+    }
+    format!("{}{message}", at.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_names_the_line_but_never_shows_a_secret() {
+        for text in [
+            "[[callers]]\naccess_key_id = \"AKWGPAYMENTS00001\"\nsecret_access_key = \"very-secret-value-0001\" stray\n",
+            "[[callers]]\naccess_key_id = \"AKWGPAYMENTS00001\"\nsecret_access_key = [\"very-secret-value-0001\"]\nprincipal = \"a\"\nteam = \"t\"\n",
+            "[[callers]]\nsecret_access_key = \"very-secret-value-0001\n",
+        ] {
+            let err = Callers::parse(Path::new("callers.toml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("very-secret"), "{err}");
+            assert!(err.starts_with("callers.toml: line "), "{err}");
+        }
+    }
 
     const GOOD: &str = r#"
         [[callers]]
