@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::json;
 
+use crate::audit::Unhealthy;
 use crate::gateway::{Body, Gateway};
 use crate::reload::Reloader;
 
@@ -70,14 +71,22 @@ impl Admin {
     /// Ready when requests can be decided, recorded and forwarded. A rejected policy or
     /// callers reload is reported but does not make the gateway unready: the last good
     /// version keeps serving, and a bad edit must not take every replica out of service.
+    ///
+    /// The port has no authentication, so the answer carries reason codes, never error
+    /// text (which can name files, endpoints or credential sources); the detail is in the
+    /// gateway's log.
     async fn readiness(&self) -> (StatusCode, serde_json::Value) {
         let gw = &self.gateway;
-        let mut problems = Vec::new();
-        if let Err(e) = gw.upstream.credentials.get().await {
-            problems.push(format!("service credentials: {e}"));
+        let mut reasons: Vec<&'static str> = Vec::new();
+        if gw.upstream.credentials.get().await.is_err() {
+            reasons.push("service_credentials_unavailable");
         }
         if let Err(why) = gw.audit.health() {
-            problems.push(why.to_string());
+            reasons.push(match why {
+                Unhealthy::WriteFailed(_) => "audit_write_failing",
+                Unhealthy::Stalled(_) => "audit_writer_stalled",
+                Unhealthy::WriterStopped => "audit_writer_stopped",
+            });
         }
         let organization = gw.organization.as_ref().map(|o| o.status());
         if let Some(o) = &organization
@@ -85,26 +94,24 @@ impl Admin {
         {
             // Without any snapshot every OU rule fails closed; with an old one the gateway
             // keeps deciding on it (and says how old it is).
-            problems.push(format!(
-                "no AWS Organizations snapshot yet: {}",
-                o.last_error.as_deref().unwrap_or("first refresh pending")
-            ));
+            reasons.push("organization_snapshot_missing");
         }
         let reload = self.reloader.status();
+        let outcome = |e: &Option<String>| if e.is_some() { "rejected" } else { "ok" };
         let body = json!({
-            "status": if problems.is_empty() { "ready" } else { "not ready" },
-            "reasons": problems,
+            "status": if reasons.is_empty() { "ready" } else { "not ready" },
+            "reasons": reasons,
             "policy_revision": gw.policy.load().revision(),
-            "policy_reload_error": reload.policy_error,
-            "callers_reload_error": reload.callers_error,
-            "tls_reload_error": reload.tls_error,
+            "policy_reload": outcome(&reload.policy_error),
+            "callers_reload": outcome(&reload.callers_error),
+            "tls_reload": outcome(&reload.tls_error),
             "organization": organization.map(|o| json!({
                 "snapshot_age_seconds": o.snapshot_age_seconds,
                 "accounts": o.accounts,
-                "last_refresh_error": o.last_error,
+                "last_refresh": if o.last_error.is_some() { "failing" } else { "ok" },
             })),
         });
-        let status = if problems.is_empty() {
+        let status = if reasons.is_empty() {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE

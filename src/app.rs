@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,12 +17,13 @@ use crate::audit::checkpoint::{KeyError, load_signing_key};
 use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::auth::{Callers, CallersError};
 use crate::config::Config;
-use crate::gateway::{Gateway, Settings};
+use crate::gateway::{Gateway, Refusals, Settings};
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::organization::{OrganizationMetrics, OrganizationView};
 use crate::policy::{Policy, PolicyError};
 use crate::reload::Reloader;
-use crate::server::{self, Limits, TlsCertificate, TlsSetupError};
+use crate::server::{self, ConnectionCounters, Limits, TlsCertificate, TlsSetupError};
 use crate::upstream::{ServiceCredentials, Upstream, UpstreamSetupError};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,7 @@ impl Running {
             self.abandon.cancel();
             self.requests.wait().await;
         }
+        self.gateway.flush_refusals();
         self.gateway.audit.close().await;
     }
 }
@@ -184,6 +186,8 @@ pub async fn start(
         },
         abandoning: AtomicBool::new(false),
         organization: organization.as_ref().map(|(view, _)| view.clone()),
+        limiter: Limiter::new(&config.limits),
+        refusals: Refusals::default(),
     });
     let reloader = Arc::new(Reloader::new(
         gateway.clone(),
@@ -201,6 +205,12 @@ pub async fn start(
     let limits = Limits {
         max_header_bytes: config.server.max_header_bytes,
         header_read_timeout: config.server.request_timeout,
+        max_connections: config.server.max_connections,
+        idle_timeout: config.server.idle_timeout,
+        counters: Some(ConnectionCounters {
+            open: gateway.metrics.connections_open.clone(),
+            idle_closed: gateway.metrics.connections_idle_closed.clone(),
+        }),
         ..Limits::default()
     };
     let mut tasks = vec![tokio::spawn(
@@ -209,24 +219,51 @@ pub async fn start(
     if let Some((view, first)) = organization {
         tasks.push(tokio::spawn(view.run(first, stopped.clone())));
     }
+    tasks.push(tokio::spawn(summarise_refusals(
+        gateway.clone(),
+        config.audit.summary_interval,
+        stopped.clone(),
+    )));
     let requests = TaskTracker::new();
     let abandon = CancellationToken::new();
     let (gw, tracker, cancel) = (gateway.clone(), requests.clone(), abandon.clone());
+    let max_in_flight = config.server.max_in_flight;
+    let slots = Arc::new(Semaphore::new(max_in_flight));
     let handler = move |req, peer| {
-        let gw = gw.clone();
-        let cancel = cancel.clone();
-        // Each request runs as its own task: if the client goes away mid-request, a request
-        // already forwarded still gets its outcome recorded and counted. Only shutdown, once
-        // its grace is over, cancels it.
-        let task = tracker.spawn(async move {
-            tokio::select! {
-                resp = gw.handle(req, peer) => resp,
-                () = cancel.cancelled() => crate::gateway::shutdown_response(),
-            }
+        // Beyond `server.max_in_flight` a request is answered 503 at once, before any work.
+        let spawned = slots.clone().try_acquire_owned().ok().map(|slot| {
+            let gw = gw.clone();
+            let cancel = cancel.clone();
+            // Cancelled when hyper drops this request's future: the client reset the stream
+            // or closed the connection.
+            let client_gone = CancellationToken::new();
+            let on_drop = client_gone.clone().drop_guard();
+            // Each request runs as its own task: if the client goes away after the decision
+            // to forward was recorded, the request still gets its outcome recorded and
+            // counted. Before that point `client_gone` stops it. Shutdown, once its grace
+            // is over, cancels it.
+            let task = tracker.spawn(async move {
+                let _slot = slot;
+                tokio::select! {
+                    resp = gw.handle(req, peer, client_gone) => resp,
+                    () = cancel.cancelled() => crate::gateway::shutdown_response(),
+                }
+            });
+            (task, on_drop)
         });
+        let shed = spawned.is_none().then(|| gw.metrics.shed.clone());
         async move {
-            task.await
-                .unwrap_or_else(|_| crate::gateway::internal_error_response())
+            match spawned {
+                Some((task, _on_drop)) => task
+                    .await
+                    .unwrap_or_else(|_| crate::gateway::internal_error_response()),
+                None => {
+                    if let Some(shed) = shed {
+                        shed.with_label_values(&["in_flight"]).inc();
+                    }
+                    crate::gateway::overloaded_response(max_in_flight)
+                }
+            }
         }
     };
     tasks.push(tokio::spawn(server::serve(
@@ -254,7 +291,11 @@ pub async fn start(
         tasks.push(tokio::spawn(server::serve(
             listener,
             None,
-            Limits::default(),
+            // The admin port answers probes and scrapes; it needs few connections.
+            Limits {
+                max_connections: 64,
+                ..Limits::default()
+            },
             handler,
             wait_for(stopped),
             config.server.shutdown_grace,
@@ -272,6 +313,23 @@ pub async fn start(
         abandon,
         grace: config.server.shutdown_grace,
     })
+}
+
+/// Writes the counted refusals as summary records every `interval`, and once more on stop.
+async fn summarise_refusals(
+    gateway: Arc<Gateway>,
+    interval: std::time::Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => gateway.flush_refusals(),
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

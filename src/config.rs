@@ -34,6 +34,7 @@ pub struct Config {
     pub callers: CallersConfig,
     pub audit: AuditConfig,
     pub organizations: OrganizationsConfig,
+    pub limits: crate::limits::LimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +59,18 @@ pub struct ServerConfig {
     /// How long in-flight requests may take to finish after SIGTERM.
     #[serde(default = "default_shutdown_grace", with = "secs")]
     pub shutdown_grace: Duration,
+    /// Open client connections at most; further connections wait in the kernel's accept
+    /// queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests being handled at most (all connections together); beyond it a request is
+    /// answered 503 ServiceUnavailableException at once, which SDKs retry.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// A connection with no request in progress for this long is closed (HTTP/1 keep-alive
+    /// and HTTP/2 alike).
+    #[serde(default = "default_idle_timeout", with = "secs")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +168,9 @@ pub struct AuditConfig {
     /// How often a checkpoint is written while records are being written.
     #[serde(default = "default_checkpoint_interval", with = "secs")]
     pub checkpoint_interval: Duration,
+    /// How often counted refusals (failed authentication, throttling) become one record.
+    #[serde(default = "default_summary_interval", with = "secs")]
+    pub summary_interval: Duration,
 }
 
 /// `[organizations]`: reading the AWS Organization so policy can decide by OU.
@@ -206,6 +222,8 @@ struct RawConfig {
     audit: AuditConfig,
     #[serde(default)]
     organizations: OrganizationsConfig,
+    #[serde(default)]
+    limits: crate::limits::LimitsConfig,
 }
 
 fn default_upstream() -> UpstreamConfig {
@@ -241,6 +259,18 @@ fn default_max_header_bytes() -> usize {
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(30)
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_max_in_flight() -> usize {
+    256
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_summary_interval() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(20)
@@ -329,10 +359,24 @@ impl Config {
         if server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be above 0".into()));
         }
-        if server.max_header_bytes < 1024 {
+        // HTTP/1 reads headers into a buffer of at least 8 KiB, so a smaller limit could not
+        // be enforced there.
+        if server.max_header_bytes < 8192 {
             return Err(invalid(
                 "server.max_header_bytes",
-                "must be at least 1024".into(),
+                "must be at least 8192".into(),
+            ));
+        }
+        if server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be above 0".into()));
+        }
+        if server.max_in_flight == 0 {
+            return Err(invalid("server.max_in_flight", "must be above 0".into()));
+        }
+        if server.idle_timeout < Duration::from_secs(1) {
+            return Err(invalid(
+                "server.idle_timeout",
+                "must be at least 1 second".into(),
             ));
         }
 
@@ -387,6 +431,12 @@ impl Config {
                 "must be at least 65536".into(),
             ));
         }
+        if audit.summary_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "audit.summary_interval",
+                "must be at least 1 second".into(),
+            ));
+        }
         if audit.checkpoint_interval < Duration::from_secs(1) {
             return Err(invalid(
                 "audit.checkpoint_interval",
@@ -420,6 +470,13 @@ impl Config {
                 "must be above 0 and at most 30 seconds".into(),
             ));
         }
+        let limits = raw.limits;
+        if let Err((key, message)) = limits.check() {
+            return Err(ConfigError::Parse {
+                file: path.to_path_buf(),
+                message: format!("key `{key}`: {message}"),
+            });
+        }
         Ok(Config {
             file: path.to_path_buf(),
             server,
@@ -428,6 +485,7 @@ impl Config {
             callers,
             audit,
             organizations,
+            limits,
         })
     }
 }

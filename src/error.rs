@@ -49,6 +49,12 @@ pub enum GatewayError {
     /// A bug or an unexpected state; never leaks detail to the caller.
     #[error("{0}")]
     Internal(String),
+    /// `[limits]`: the caller's or team's token bucket is empty.
+    #[error("{0}")]
+    Throttling(String),
+    /// `server.max_in_flight` requests are already being handled.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl GatewayError {
@@ -68,6 +74,8 @@ impl GatewayError {
             GatewayError::UpstreamUnavailable(_) => "ServiceUnavailableException",
             GatewayError::UpstreamTimeout(_) => "ServiceUnavailableException",
             GatewayError::Internal(_) => "InternalServerException",
+            GatewayError::Throttling(_) => "ThrottlingException",
+            GatewayError::Overloaded(_) => "ServiceUnavailableException",
         }
     }
 
@@ -78,7 +86,8 @@ impl GatewayError {
             | GatewayError::UnknownAccessKey
             | GatewayError::InvalidSignature(_)
             | GatewayError::AccessDenied(_) => StatusCode::FORBIDDEN,
-            GatewayError::Validation(_) => StatusCode::BAD_REQUEST,
+            // AWS answers throttling with 400 (restJson1); SDKs retry it with backoff.
+            GatewayError::Validation(_) | GatewayError::Throttling(_) => StatusCode::BAD_REQUEST,
             // AWS answers an unroutable request with 404 UnknownOperationException.
             GatewayError::UnknownOperation(_) => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,6 +96,7 @@ impl GatewayError {
             | GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -101,13 +111,54 @@ impl GatewayError {
             | GatewayError::UnknownOperation(_)
             | GatewayError::PayloadTooLarge(_) => "invalid",
             GatewayError::AccessDenied(_) => "deny",
+            GatewayError::Throttling(_) => "throttled",
+            GatewayError::Overloaded(_) => "overloaded",
             _ => "error",
         }
     }
 
+    /// Errors of the gateway or what lies behind it, not of the request: their detail
+    /// (credential-provider errors, upstream addresses, audit file paths) goes to the
+    /// gateway's log under the request id, and the caller gets [`Self::public_message`].
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::AuditUnavailable(_)
+                | GatewayError::Credentials(_)
+                | GatewayError::UpstreamUnavailable(_)
+                | GatewayError::UpstreamTimeout(_)
+                | GatewayError::Internal(_)
+        )
+    }
+
+    /// What the caller is told: the message itself for errors about the request, a generic
+    /// one naming the request id for internal errors.
+    pub fn public_message(&self, request_id: &str) -> String {
+        let what = match self {
+            GatewayError::AuditUnavailable(_) => {
+                "The request was not forwarded: the gateway could not record its decision. Retry later"
+            }
+            GatewayError::Credentials(_) => {
+                "The gateway could not sign the request for AWS Well-Architected"
+            }
+            GatewayError::UpstreamUnavailable(_) => {
+                "AWS Well-Architected could not be reached through the gateway. Retry later"
+            }
+            GatewayError::UpstreamTimeout(_) => "AWS Well-Architected did not answer in time",
+            GatewayError::Internal(_) => "The gateway failed to process the request",
+            _ => return self.to_string(),
+        };
+        format!("{what} (request id {request_id}; the gateway's log has the details).")
+    }
+
     /// Builds the AWS-shaped response: status, `x-amzn-ErrorType`, `x-amzn-RequestId`, JSON body.
     pub fn to_response(&self, request_id: &str) -> Response<Full<Bytes>> {
-        error_response(self.status(), self.code(), &self.to_string(), request_id)
+        error_response(
+            self.status(),
+            self.code(),
+            &self.public_message(request_id),
+            request_id,
+        )
     }
 }
 
@@ -149,5 +200,27 @@ mod tests {
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["Message"], "not approved");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_tell_the_caller_only_the_request_id() {
+        for e in [
+            GatewayError::Credentials("failed to load credentials from /var/run/secrets/eks.amazonaws.com/serviceaccount/token".into()),
+            GatewayError::UpstreamUnavailable("connect to https://10.1.2.3:8443 failed".into()),
+            GatewayError::AuditUnavailable("/var/lib/waguard/audit.jsonl: No space left on device".into()),
+            GatewayError::Internal("poisoned lock".into()),
+        ] {
+            let resp = e.to_response("rid-9");
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            for secret in ["/var/", "10.1.2.3", "poisoned", "eks"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+            assert!(text.contains("request id rid-9"), "{text}");
+        }
+        let throttled = GatewayError::Throttling("Rate exceeded".into());
+        assert_eq!(throttled.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(throttled.code(), "ThrottlingException");
+        assert_eq!(throttled.public_message("r"), "Rate exceeded");
     }
 }

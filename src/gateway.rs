@@ -15,11 +15,15 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::audit::record::{self, NoAnswer, Verdict};
+use crate::audit::summary::{self, AuthFailureKey, Tally, ThrottledKey};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::{self, Authenticated, Callers};
 use crate::config::{AuditFailure, PolicyConfig, PolicyMode};
 use crate::error::GatewayError;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::operation::{self, Access, Routed};
 use crate::organization::{OrganizationView, Resolution};
@@ -64,6 +68,31 @@ pub struct Gateway {
     pub abandoning: AtomicBool,
     /// The AWS Organization, when `[organizations]` is enabled.
     pub organization: Option<Arc<OrganizationView>>,
+    /// `[limits]`.
+    pub limiter: Limiter,
+    /// Failed authentications and throttled requests since the last summary record.
+    pub refusals: Refusals,
+}
+
+/// Refusals counted instead of recorded one by one (see `audit::summary`).
+#[derive(Default)]
+pub struct Refusals {
+    pub auth_failures: Tally<AuthFailureKey>,
+    pub throttled: Tally<ThrottledKey>,
+}
+
+/// Bytes of the request path written to the request log line.
+const LOGGED_PATH_BYTES: usize = 256;
+
+/// A request that policy allowed (or would deny in dry-run), with its decision record not
+/// yet written: what [`Gateway::decide`] hands to the forwarding half.
+struct Approved {
+    parts: Parts,
+    body: Bytes,
+    auth: Authenticated,
+    routed: Routed,
+    validated: Validated,
+    record: AuditRecord,
 }
 
 /// What the pipeline learned about one request, carried through the phases.
@@ -98,10 +127,15 @@ impl Drop for InFlight<'_> {
 
 impl Gateway {
     /// Handles one request end to end. Never fails: every error becomes an AWS-style answer.
+    ///
+    /// `client_gone` is cancelled when the client resets or closes the request; until its
+    /// decision is on its way to the log the work stops there (HTTP/2 rapid reset costs no
+    /// more than the headers), after that it runs to its outcome record.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
         peer: SocketAddr,
+        client_gone: CancellationToken,
     ) -> Response<Body> {
         self.metrics.in_flight.inc();
         let _in_flight = InFlight(&self.metrics.in_flight);
@@ -113,12 +147,13 @@ impl Gateway {
             decision: "error",
         };
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
+        let path = summary::truncate(req.uri().path(), LOGGED_PATH_BYTES);
         // An overall bound per request. Dropping the pipeline here is safe for the audit log:
         // a request whose decision to forward was recorded owes an outcome record, which its
         // `PendingOutcome` writes when dropped.
         let deadline = self.settings.request_deadline;
-        let result = match tokio::time::timeout(deadline, self.pipeline(&mut ctx, req)).await {
+        let pipeline = self.pipeline(&mut ctx, req, &client_gone);
+        let result = match tokio::time::timeout(deadline, pipeline).await {
             Ok(result) => result,
             Err(_) => Err(GatewayError::UpstreamTimeout(format!(
                 "the request did not complete within {}s",
@@ -130,6 +165,11 @@ impl Gateway {
             Err(e) => {
                 if ctx.decision == "error" || ctx.decision == "allow" {
                     ctx.decision = e.decision_label();
+                }
+                if e.is_internal() {
+                    // The caller gets a generic message and the request id; the detail
+                    // (credential-provider errors, upstream addresses, file paths) stays here.
+                    tracing::warn!(request_id = %ctx.id, code = e.code(), detail = %e, "request failed");
                 }
                 error_body(&e, &ctx.id)
             }
@@ -161,30 +201,45 @@ impl Gateway {
         &self,
         ctx: &mut RequestContext,
         req: Request<hyper::body::Incoming>,
+        client_gone: &CancellationToken,
     ) -> Result<Response<Body>, GatewayError> {
-        let (parts, body) = req.into_parts();
-        let body = self.read_body(&parts, body).await?;
-
-        let callers = self.callers.load_full();
-        let auth = match auth::verify(&parts, &body, &callers, SystemTime::now()) {
-            Ok(a) => a,
-            Err(e) => {
-                self.audit_best_effort(AuditRecord::AuthFailure(record::AuthFailure {
-                    request_id: ctx.id.clone(),
-                    time: record::now(),
-                    source_ip: ctx.peer.ip().to_string(),
-                    access_key_id: auth::sigv4::claimed_access_key_id(&parts.headers),
-                    method: parts.method.to_string(),
-                    path: parts.uri.path().to_string(),
-                    error: e.code().to_string(),
-                    message: e.to_string(),
-                }));
-                return Err(e);
-            }
+        let decided = tokio::select! {
+            biased;
+            () = client_gone.cancelled() => None,
+            decided = self.decide(ctx, req) => Some(decided),
         };
+        let Some(decided) = decided else {
+            // Nothing was recorded or forwarded, and nobody waits for the answer.
+            ctx.decision = "cancelled";
+            self.metrics.cancelled.inc();
+            return Err(GatewayError::Validation(
+                "the client closed the request".into(),
+            ));
+        };
+        self.forward_approved(ctx, decided?).await
+    }
+
+    /// Everything up to the decision: authenticate (headers first, then the body), throttle,
+    /// route, validate, ask policy. A denied or invalid request ends here, its record queued.
+    async fn decide(
+        &self,
+        ctx: &mut RequestContext,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Approved, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let callers = self.callers.load_full();
+        // Refused on the headers alone when possible, before any of the body is read.
+        let claimed =
+            auth::sigv4::check_headers(&parts, &callers, SystemTime::now(), None, auth::SERVICE)
+                .map_err(|e| self.auth_failed(ctx, &parts, e))?;
+        let body = self.read_body(&parts, body).await?;
+        let auth = claimed
+            .verify_body(&parts, &body)
+            .map_err(|e| self.auth_failed(ctx, &parts, e))?;
 
         let (routed, validated) = match self.interpret(ctx, &auth, &parts, &body) {
             Ok(r) => r,
+            Err(e @ GatewayError::Throttling(_)) => return Err(e),
             Err(e) => {
                 let verdict = match e.decision_label() {
                     "deny" => Verdict::Deny,
@@ -201,7 +256,6 @@ impl Gateway {
                 return Err(e);
             }
         };
-
         // Where the share target sits in the organization (the snapshot, or a bounded lookup).
         let (placed, organization) = match (&self.organization, validated.target()) {
             (Some(view), Some(target)) => (Some(view.resolve(target).await), Some(view.context())),
@@ -251,6 +305,30 @@ impl Gateway {
                 decision.reasons.join("; ")
             )));
         }
+        Ok(Approved {
+            parts,
+            body,
+            auth,
+            routed,
+            validated,
+            record,
+        })
+    }
+
+    /// The half after an approving decision: record it durably, forward, record the outcome.
+    async fn forward_approved(
+        &self,
+        ctx: &mut RequestContext,
+        approved: Approved,
+    ) -> Result<Response<Body>, GatewayError> {
+        let Approved {
+            parts,
+            body,
+            auth,
+            routed,
+            validated,
+            record,
+        } = approved;
         // The decision to forward is on disk before anything leaves. The request for AWS is
         // signed while the writer fsyncs, and sent only once the record is durable.
         let submitted = self.audit.submit(record);
@@ -426,6 +504,11 @@ impl Gateway {
         parts: &Parts,
         body: &Bytes,
     ) -> Result<(Routed, Validated), GatewayError> {
+        let routed = operation::route(parts.method.as_str(), parts.uri.path(), parts.uri.query());
+        if let Ok(r) = &routed {
+            ctx.operation = r.spec.name;
+        }
+        self.throttle(ctx, auth)?;
         if let Some(allowed) = &self.settings.allowed_regions
             && !allowed.iter().any(|r| r == &auth.region)
         {
@@ -435,10 +518,73 @@ impl Gateway {
                 allowed.join(", ")
             )));
         }
-        let routed = operation::route(parts.method.as_str(), parts.uri.path(), parts.uri.query())?;
-        ctx.operation = routed.spec.name;
+        let routed = routed?;
         let validated = validate::validate(&routed, &parts.method, &parts.headers, body)?;
         Ok((routed, validated))
+    }
+
+    /// `[limits]`, right after authentication: an empty bucket refuses the request before its
+    /// body is parsed or policy is asked. Counted, and summarised in the audit log.
+    fn throttle(&self, ctx: &mut RequestContext, auth: &Authenticated) -> Result<(), GatewayError> {
+        let caller = &auth.caller;
+        let Err((exceeded, wait)) =
+            self.limiter
+                .check(&caller.access_key_id, &caller.team, ctx.operation)
+        else {
+            return Ok(());
+        };
+        ctx.decision = "throttled";
+        self.metrics
+            .throttled
+            .with_label_values(&[caller.team.as_str(), ctx.operation])
+            .inc();
+        self.refusals.throttled.note(
+            ThrottledKey {
+                access_key_id: caller.access_key_id.clone(),
+                principal: caller.principal.clone(),
+                team: caller.team.clone(),
+                operation: ctx.operation,
+                limit: exceeded.as_str(),
+            },
+            String::new,
+        );
+        Err(GatewayError::Throttling(format!(
+            "Rate exceeded: the {} limit for {} is used up; retry in {:.1}s",
+            exceeded.as_str(),
+            ctx.operation,
+            wait.as_secs_f64().max(0.1)
+        )))
+    }
+
+    /// A request that failed authentication is counted, not recorded on its own: anyone
+    /// can send those at any rate (see `audit::summary`).
+    fn auth_failed(&self, ctx: &RequestContext, parts: &Parts, e: GatewayError) -> GatewayError {
+        self.metrics
+            .auth_failures
+            .with_label_values(&[e.code()])
+            .inc();
+        let access_key_id = auth::sigv4::claimed_access_key_id(&parts.headers)
+            .map(|k| summary::truncate(&k, summary::ACCESS_KEY_CHARS));
+        self.refusals.auth_failures.note(
+            AuthFailureKey {
+                source_ip: ctx.peer.ip(),
+                access_key_id,
+                error: e.code(),
+            },
+            || parts.uri.path().to_string(),
+        );
+        e
+    }
+
+    /// Writes the counted refusals since the last call as summary records (each kind only
+    /// if there were any). Runs every `audit.summary_interval` and at shutdown.
+    pub fn flush_refusals(&self) {
+        if let Some(s) = self.refusals.auth_failures.take() {
+            self.audit.record(AuditRecord::AuthFailures(s));
+        }
+        if let Some(s) = self.refusals.throttled.take() {
+            self.audit.record(AuditRecord::Throttled(s));
+        }
     }
 
     /// Records of requests that are refused anyway: queued for the next group commit without
@@ -626,6 +772,14 @@ fn policy_decision_record(
 /// The answer to a request abandoned at shutdown (its client has most likely gone already).
 pub fn shutdown_response() -> Response<Body> {
     let e = GatewayError::UpstreamUnavailable("the gateway is shutting down".into());
+    error_body(&e, &uuid::Uuid::new_v4().to_string())
+}
+
+/// The answer when `server.max_in_flight` requests are already being handled.
+pub fn overloaded_response(max_in_flight: usize) -> Response<Body> {
+    let e = GatewayError::Overloaded(format!(
+        "the gateway is handling its maximum of {max_in_flight} requests; retry"
+    ));
     error_body(&e, &uuid::Uuid::new_v4().to_string())
 }
 

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod limits;
 pub mod metrics;
 pub mod operation;
 pub mod organization;

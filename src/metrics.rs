@@ -39,6 +39,12 @@ pub struct Metrics {
     pub policy_reloads: IntCounterVec,
     pub callers_reloads: IntCounterVec,
     pub tls_reloads: IntCounterVec,
+    pub auth_failures: IntCounterVec,
+    pub throttled: IntCounterVec,
+    pub shed: IntCounterVec,
+    pub cancelled: IntCounter,
+    pub connections_open: IntGauge,
+    pub connections_idle_closed: IntCounter,
 }
 
 impl Metrics {
@@ -137,6 +143,39 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "waguard_auth_failures_total",
+                "Requests that failed authentication, by the AWS error code answered",
+            ),
+            &["code"],
+        )?;
+        let throttled = IntCounterVec::new(
+            Opts::new(
+                "waguard_throttled_total",
+                "Requests refused by [limits] (ThrottlingException), by team and operation",
+            ),
+            &["team", "operation"],
+        )?;
+        let shed = IntCounterVec::new(
+            Opts::new(
+                "waguard_requests_shed_total",
+                "Requests answered 503 at once because server.max_in_flight were being handled",
+            ),
+            &["reason"],
+        )?;
+        let cancelled = IntCounter::new(
+            "waguard_requests_cancelled_total",
+            "Requests abandoned because their client reset or closed them before the decision was recorded",
+        )?;
+        let connections_open = IntGauge::new(
+            "waguard_connections_open",
+            "Client connections open (at most server.max_connections)",
+        )?;
+        let connections_idle_closed = IntCounter::new(
+            "waguard_connections_idle_closed_total",
+            "Client connections closed after server.idle_timeout without a request",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("waguard_build_info", "Build information (value 1)"),
             &["version"],
@@ -161,7 +200,14 @@ impl Metrics {
         registry.register(Box::new(policy_reloads.clone()))?;
         registry.register(Box::new(callers_reloads.clone()))?;
         registry.register(Box::new(tls_reloads.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(throttled.clone()))?;
+        registry.register(Box::new(shed.clone()))?;
+        registry.register(Box::new(cancelled.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_idle_closed.clone()))?;
         registry.register(Box::new(build_info))?;
+        shed.with_label_values(&["in_flight"]);
         for result in ["success", "error"] {
             policy_reloads.with_label_values(&[result]);
             callers_reloads.with_label_values(&[result]);
@@ -185,6 +231,12 @@ impl Metrics {
             policy_reloads,
             callers_reloads,
             tls_reloads,
+            auth_failures,
+            throttled,
+            shed,
+            cancelled,
+            connections_open,
+            connections_idle_closed,
         })
     }
 

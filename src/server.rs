@@ -13,13 +13,15 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::gateway::Body;
 
@@ -32,11 +34,25 @@ pub enum TlsSetupError {
 }
 
 /// Connection-level limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
     pub max_concurrent_streams: u32,
+    /// Connections open at once; the accept loop pauses at the limit (the kernel's accept
+    /// queue holds further clients until a connection closes).
+    pub max_connections: usize,
+    /// A connection without a request in progress for this long is closed gracefully.
+    pub idle_timeout: Duration,
+    /// Where open connections and idle closes are counted.
+    pub counters: Option<ConnectionCounters>,
+}
+
+/// Metrics of the accept loop.
+#[derive(Debug, Clone)]
+pub struct ConnectionCounters {
+    pub open: prometheus::IntGauge,
+    pub idle_closed: prometheus::IntCounter,
 }
 
 impl Default for Limits {
@@ -45,7 +61,76 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
             max_concurrent_streams: 128,
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
+            counters: None,
         }
+    }
+}
+
+/// HTTP/2 PING interval on a connection, and how long the answer may take before the
+/// connection is considered dead and closed.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// HTTP/2 streams a client may reset before the gateway accepted them, and streams the
+/// gateway may reset for protocol errors, before the connection is closed (h2's defaults,
+/// set here so they cannot silently change; CVE-2023-44487 and CVE-2024-2653 class floods).
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// Whether a connection has a request in progress, and since when it has had none.
+struct Activity {
+    active: std::sync::atomic::AtomicUsize,
+    idle_since: std::sync::Mutex<tokio::time::Instant>,
+}
+
+/// Marks one request in progress on a connection for as long as it lives.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            active: std::sync::atomic::AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.active
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection has had no request in progress for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let next = {
+                let since = self
+                    .idle_since
+                    .lock()
+                    .map(|t| *t)
+                    .unwrap_or_else(|_| tokio::time::Instant::now());
+                if self.active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                    tokio::time::Instant::now() + timeout
+                } else if since.elapsed() >= timeout {
+                    return;
+                } else {
+                    since + timeout
+                }
+            };
+            tokio::time::sleep_until(next).await;
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.0.idle_since.lock() {
+            *t = tokio::time::Instant::now();
+        }
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -154,12 +239,25 @@ pub async fn serve<H, F>(
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes as u32)
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
+        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let stopping = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
 
     loop {
+        // At `max_connections` the loop stops accepting until a connection closes.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
@@ -173,55 +271,117 @@ pub async fn serve<H, F>(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
         let handler = handler.clone();
+        let busy = activity.clone();
         let service = service_fn(move |req: Request<Incoming>| {
             let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler(req, peer).await) }
+            let busy = busy.begin();
+            async move {
+                let resp = handler(req, peer).await;
+                drop(busy);
+                Ok::<_, Infallible>(resp)
+            }
         });
         let builder = builder.clone();
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
+        let tls = tls.clone();
+        let stopping = stopping.clone();
+        let limits = limits.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            if let Some(c) = &limits.counters {
+                c.open.inc();
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
+            match tls {
+                None => {
+                    serve_connection(
+                        &builder,
+                        TokioIo::new(stream),
+                        service,
+                        peer,
+                        &activity,
+                        &limits,
+                        &stopping,
+                    )
+                    .await;
+                }
+                Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
                             .await;
-                    let tls_stream = match handshake {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
+                    match handshake {
+                        Ok(Ok(s)) => {
+                            serve_connection(
+                                &builder,
+                                TokioIo::new(s),
+                                service,
+                                peer,
+                                &activity,
+                                &limits,
+                                &stopping,
+                            )
+                            .await;
                         }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(tls_stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                });
+                }
             }
-        }
+            if let Some(c) = &limits.counters {
+                c.open.dec();
+            }
+        });
     }
     drop(listener);
+    stopping.cancel();
+    connections.close();
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = connections.wait() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+}
+
+/// Serves one connection until it ends; on shutdown or after `idle_timeout` without a
+/// request it is closed gracefully (HTTP/1 after the current response, HTTP/2 with GOAWAY).
+async fn serve_connection<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    peer: SocketAddr,
+    activity: &Activity,
+    limits: &Limits,
+    stopping: &CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = stopping.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(limits.idle_timeout), if !closing => {
+                closing = true;
+                tracing::debug!(%peer, "closing an idle connection");
+                if let Some(c) = &limits.counters {
+                    c.idle_closed.inc();
+                }
+                conn.as_mut().graceful_shutdown();
+            }
+        }
     }
 }

@@ -67,7 +67,7 @@ async fn decisions_are_audited_and_counted_exactly() {
             ("outcome", ""),
             ("decision", "deny"),
             ("decision", "invalid"),
-            ("auth_failure", "InvalidSignatureException"),
+            ("auth_failures", ""),
         ],
         "{records:#?}"
     );
@@ -78,8 +78,12 @@ async fn decisions_are_audited_and_counted_exactly() {
     let invalid = &records[3];
     assert_eq!(invalid["error"], "ValidationException");
     assert_eq!(invalid["caller"]["principal"], "alice@example.com");
-    let auth_failure = &records[4];
-    assert_eq!(auth_failure["access_key_id"], PAYMENTS_KEY);
+    let auth_failures = &records[4];
+    assert_eq!(auth_failures["total"], 1);
+    let entry = &auth_failures["entries"][0];
+    assert_eq!(entry["access_key_id"], PAYMENTS_KEY);
+    assert_eq!(entry["error"], "InvalidSignatureException");
+    assert_eq!(entry["count"], 1);
     let text = std::fs::read_to_string(&h.audit_file).unwrap();
     assert!(
         !text.contains("a-wrong-secret")

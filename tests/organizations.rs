@@ -206,7 +206,7 @@ async fn throttling_is_waited_out_and_an_unreachable_organizations_fails_closed(
     let ready = h.admin_get("/readyz").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert!(
-        ready.body.contains("no AWS Organizations snapshot"),
+        ready.body.contains("organization_snapshot_missing"),
         "{}",
         ready.body
     );
@@ -521,7 +521,7 @@ async fn the_organization_is_read_with_an_assumed_role_when_role_arn_is_set() {
     let gw = GatewayProcess::start_with_env(&config, &[("AWS_ENDPOINT_URL_STS", &sts)]).await;
     let (status, body) = gw.admin_get("/readyz").await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("no AWS Organizations snapshot"), "{body}");
+    assert!(body.contains("organization_snapshot_missing"), "{body}");
 }
 
 #[tokio::test]

@@ -150,7 +150,7 @@ async fn thousands_of_mixed_requests_all_answered_audited_once_and_nothing_leaks
                     .or_default() += 1
             }
             (Some("decision"), Some("invalid")) => invalid += 1,
-            (Some("auth_failure"), _) => auth_failures += 1,
+            (Some("auth_failures"), _) => auth_failures += r["total"].as_u64().unwrap() as usize,
             _ => {}
         }
     }

@@ -13,6 +13,7 @@ mod file;
 pub mod note;
 pub mod record;
 mod stdout;
+pub mod summary;
 pub mod verify;
 mod writer;
 

@@ -19,8 +19,11 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuditRecord {
-    /// A request that failed authentication (nothing was decided or forwarded).
-    AuthFailure(AuthFailure),
+    /// Requests that failed authentication during one interval, counted (nothing was
+    /// decided or forwarded). Summarised so that anonymous traffic cannot fill the log.
+    AuthFailures(RefusalSummary<AuthFailureCount>),
+    /// Authenticated requests refused by `[limits]` during one interval, counted.
+    Throttled(RefusalSummary<ThrottledCount>),
     /// What was decided for an authenticated request.
     Decision(Decision),
     /// What happened to a request whose decision was to forward it.
@@ -41,7 +44,8 @@ impl AuditRecord {
     /// The `type` value of this kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            AuditRecord::AuthFailure(_) => "auth_failure",
+            AuditRecord::AuthFailures(_) => "auth_failures",
+            AuditRecord::Throttled(_) => "throttled",
             AuditRecord::Decision(_) => "decision",
             AuditRecord::Outcome(_) => "outcome",
             AuditRecord::Checkpoint(_) => "checkpoint",
@@ -82,18 +86,49 @@ pub fn now() -> String {
         .unwrap_or_default()
 }
 
+/// Refusals counted over one interval (`audit.summary_interval`), at most
+/// `MAX_SUMMARY_ENTRIES` distinct entries; the rest are only counted in `unlisted`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuthFailure {
-    pub request_id: String,
+pub struct RefusalSummary<E> {
     pub time: String,
+    /// When the first refusal of this interval happened.
+    pub since: String,
+    /// Every refusal of the interval, listed or not.
+    pub total: u64,
+    /// Refusals whose entry did not fit in the list (distinct entries beyond the cap).
+    pub unlisted: u64,
+    /// Most frequent first.
+    pub entries: Vec<E>,
+}
+
+/// Unauthenticated requests from one source with one claimed key and one error.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuthFailureCount {
     pub source_ip: String,
-    /// The access key id the request claimed (never the signature, secret or token).
+    /// The access key id the request claimed (never the signature, secret or token),
+    /// truncated to 128 characters.
     pub access_key_id: Option<String>,
-    pub method: String,
-    pub path: String,
     /// The AWS error code the caller got.
     pub error: String,
-    pub message: String,
+    pub count: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// The path of the first such request, truncated to 256 bytes.
+    pub sample_path: String,
+}
+
+/// Throttled requests of one caller for one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ThrottledCount {
+    pub access_key_id: String,
+    pub principal: String,
+    pub team: String,
+    pub operation: String,
+    /// Which bucket was empty: `caller` or `team`.
+    pub limit: String,
+    pub count: u64,
+    pub first_seen: String,
+    pub last_seen: String,
 }
 
 /// Who made a request, as the callers file names them.
@@ -245,7 +280,7 @@ mod tests {
     /// sample (and so a schema check).
     fn index(record: &AuditRecord) -> usize {
         match record {
-            AuditRecord::AuthFailure(_) => 0,
+            AuditRecord::AuthFailures(_) => 0,
             AuditRecord::Decision(_) => 1,
             AuditRecord::Outcome(_) => 2,
             AuditRecord::Checkpoint(_) => 3,
@@ -253,21 +288,38 @@ mod tests {
             AuditRecord::AuditReopened(_) => 5,
             AuditRecord::AuditRecovery(_) => 6,
             AuditRecord::AuditRetention(_) => 7,
+            AuditRecord::Throttled(_) => 8,
         }
     }
 
     fn samples() -> Vec<AuditRecord> {
         let hash = "ab".repeat(32);
         vec![
-            AuditRecord::AuthFailure(AuthFailure {
-                request_id: "r1".into(),
+            AuditRecord::AuthFailures(RefusalSummary {
                 time: now(),
-                source_ip: "10.0.0.7".into(),
-                access_key_id: None,
-                method: "POST".into(),
-                path: "/templates/shares/x".into(),
-                error: "MissingAuthenticationTokenException".into(),
-                message: "no Authorization header".into(),
+                since: now(),
+                total: 7,
+                unlisted: 2,
+                entries: vec![
+                    AuthFailureCount {
+                        source_ip: "10.0.0.7".into(),
+                        access_key_id: None,
+                        error: "MissingAuthenticationTokenException".into(),
+                        count: 4,
+                        first_seen: now(),
+                        last_seen: now(),
+                        sample_path: "/templates/shares/x".into(),
+                    },
+                    AuthFailureCount {
+                        source_ip: "10.0.0.8".into(),
+                        access_key_id: Some("AKWGPAYMENTS0000001".into()),
+                        error: "InvalidSignatureException".into(),
+                        count: 1,
+                        first_seen: now(),
+                        last_seen: now(),
+                        sample_path: "/".into(),
+                    },
+                ],
             }),
             AuditRecord::Decision(Decision {
                 request_id: "r2".into(),
@@ -337,6 +389,22 @@ mod tests {
                 removed: vec!["audit.jsonl.000000000000".into()],
                 first_kept_seq: 40,
                 message: "m".into(),
+            }),
+            AuditRecord::Throttled(RefusalSummary {
+                time: now(),
+                since: now(),
+                total: 3,
+                unlisted: 0,
+                entries: vec![ThrottledCount {
+                    access_key_id: "AKWGPAYMENTS0000001".into(),
+                    principal: "alice@example.com".into(),
+                    team: "payments".into(),
+                    operation: "CreateTemplateShare".into(),
+                    limit: "caller".into(),
+                    count: 3,
+                    first_seen: now(),
+                    last_seen: now(),
+                }],
             }),
         ]
     }

@@ -165,6 +165,85 @@ pub fn verify_for_service(
     session_token: Option<&str>,
     service: &str,
 ) -> Result<Authenticated, GatewayError> {
+    check_headers(parts, callers, now, session_token, service)?.verify_body(parts, body)
+}
+
+/// A request whose headers passed every check that does not need the body: a well-formed
+/// SigV4 `Authorization` header for this service and a valid region, every `x-amz-*` header
+/// signed, a date within the allowed skew, a known access key. Only the signature itself,
+/// which covers the body's hash, is left to [`Claimed::verify_body`].
+///
+/// The gateway runs this before reading the body, so a request that can be refused on its
+/// headers costs no body read.
+#[derive(Debug)]
+pub struct Claimed<'a> {
+    auth: AuthorizationHeader<'a>,
+    amz_date: &'a str,
+    caller: Arc<Caller>,
+    signed_at: OffsetDateTime,
+}
+
+impl Claimed<'_> {
+    /// The caller the request claims to come from (not yet proven).
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Checks the payload hash and the signature over the request and `body`.
+    pub fn verify_body(self, parts: &Parts, body: &[u8]) -> Result<Authenticated, GatewayError> {
+        let Claimed {
+            auth,
+            amz_date,
+            caller,
+            signed_at,
+        } = self;
+        let payload_hash = hex::encode(Sha256::digest(body));
+        if let Some(claimed) = single_header(&parts.headers, "x-amz-content-sha256")?
+            && claimed != payload_hash
+        {
+            return Err(GatewayError::InvalidSignature(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+                    .into(),
+            ));
+        }
+
+        let canonical = canonical_request(parts, &auth.signed_headers, &payload_hash)?;
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        );
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let key = signing_key(
+            caller.secret_access_key.expose(),
+            auth.date,
+            auth.region,
+            auth.service,
+        );
+        let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+        if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+            return Err(GatewayError::InvalidSignature(
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into(),
+            ));
+        }
+        Ok(Authenticated {
+            caller,
+            region: auth.region.to_string(),
+            signed_at,
+        })
+    }
+}
+
+/// The header half of SigV4 verification (see [`Claimed`]).
+pub fn check_headers<'a>(
+    parts: &'a Parts,
+    callers: &Callers,
+    now: SystemTime,
+    session_token: Option<&str>,
+    service: &str,
+) -> Result<Claimed<'a>, GatewayError> {
     let headers = &parts.headers;
     if let Some(q) = parts.uri.query()
         && q.split('&').any(|kv| {
@@ -255,40 +334,10 @@ pub fn verify_for_service(
     let caller = callers
         .get(auth.access_key_id)
         .ok_or(GatewayError::UnknownAccessKey)?;
-
-    let payload_hash = hex::encode(Sha256::digest(body));
-    if let Some(claimed) = single_header(headers, "x-amz-content-sha256")?
-        && claimed != payload_hash
-    {
-        return Err(GatewayError::InvalidSignature(
-            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
-        ));
-    }
-
-    let canonical = canonical_request(parts, &auth.signed_headers, &payload_hash)?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(
-        caller.secret_access_key.expose(),
-        auth.date,
-        auth.region,
-        auth.service,
-    );
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        return Err(GatewayError::InvalidSignature(
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into(),
-        ));
-    }
-    Ok(Authenticated {
+    Ok(Claimed {
+        auth,
+        amz_date,
         caller: caller.clone(),
-        region: auth.region.to_string(),
         signed_at,
     })
 }

@@ -84,6 +84,10 @@ pub struct Options {
     pub organizations: Option<String>,
     /// Serve a copy of the repo's policies (in `<dir>/policies`) that the test may edit.
     pub own_policies: bool,
+    /// Extra lines for the `[audit]` table.
+    pub audit_extra: String,
+    /// Extra top-level tables (e.g. `[limits]`), appended to the config.
+    pub tables: String,
 }
 
 /// Copies a directory tree (files only).
@@ -229,8 +233,12 @@ file = "callers.toml"
 
 [audit]
 file = "audit.jsonl"
+{audit_extra}
 {organizations}
+{tables}
 "#,
+            audit_extra = opts.audit_extra,
+            tables = opts.tables,
             organizations = match &opts.organizations {
                 None => String::new(),
                 Some(extra) if extra.contains("endpoint") => {
@@ -311,7 +319,10 @@ file = "audit.jsonl"
 
     /// Every audit record of the requests answered so far (waits for queued records).
     /// Every record in the audit file after a flush, each checked against `audit.schema.json`.
+    /// Every audit record so far, with the refusals counted since the last summary written
+    /// as summary records now (as if `audit.summary_interval` ended).
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
+        self.gateway.gateway.flush_refusals();
         self.gateway.gateway.audit.flush().await;
         audit_lines(&self.audit_file)
     }
@@ -376,6 +387,23 @@ impl<'a> RawRequest<'a> {
 
     /// Signs and renders the request as the bytes to write on the wire.
     pub fn to_bytes(&self, addr: SocketAddr) -> Vec<u8> {
+        let mut out = format!("{} {} HTTP/1.1\r\n", self.method, self.path_and_query).into_bytes();
+        for (k, v) in self.signed_headers(addr) {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                "content-length: {}\r\nconnection: close\r\n\r\n",
+                self.body.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// The request's headers (`host` first) with the signature headers added.
+    pub fn signed_headers(&self, addr: SocketAddr) -> Vec<(String, String)> {
         let host = format!("localhost:{}", addr.port());
         let mut headers: Vec<(String, String)> = vec![("host".into(), host.clone())];
         for (k, v) in &self.headers {
@@ -402,22 +430,10 @@ impl<'a> RawRequest<'a> {
         )
         .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut out = format!("{} {} HTTP/1.1\r\n", self.method, self.path_and_query).into_bytes();
-        for (k, v) in &headers {
-            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-        }
         for (k, v) in instructions.headers() {
-            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+            headers.push((k.to_string(), v.to_string()));
         }
-        out.extend_from_slice(
-            format!(
-                "content-length: {}\r\nconnection: close\r\n\r\n",
-                self.body.len()
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(&self.body);
-        out
+        headers
     }
 
     pub async fn send(&self, addr: SocketAddr) -> RawResponse {
