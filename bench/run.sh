@@ -18,6 +18,9 @@
 #                          symbols to bench/perf.txt
 #   BENCH_NO_BUILD=0       1: use the existing release binary as is
 #   BENCH_KEEP=0           1: keep the temp dir (configs, logs, audit file, wrk output)
+#   BENCH_FLOOD=1          0: skip the anonymous-flood phase (needs oha and taskset)
+#   BENCH_FLOOD_RATES="2000 5000 10000 20000 40000"  garbage req/s steps of the flood phase
+#   BENCH_FLOOD_LEGIT_RATE=100  legitimate req/s during the flood  BENCH_FLOOD_DURATION=10
 #
 # Needs: wrk, nginx (Debian packages; installed with apt-get when missing and root),
 # python3 with botocore (pip-installed when missing), cargo. Traffic stays on 127.0.0.1.
@@ -139,9 +142,9 @@ EOF
 FSYNC_START=$(fsync_probe)
 log "fsync on $(df -T "$TMP" | awk 'NR == 2 {print $2}') (audit file's filesystem): $FSYNC_START"
 
-read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT < <(python3 - <<'EOF'
+read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT GW3_PORT ADMIN3_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -254,7 +257,7 @@ EOF
         -u AWS_CONTAINER_CREDENTIALS_FULL_URI -u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
         AWS_ACCESS_KEY_ID=AKWGBENCHSERVICE001 AWS_SECRET_ACCESS_KEY=bench-service-secret-0001 \
         AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-        "$BIN" serve --config "$dir/waguard.toml" 2>"$dir/waguard.log" &
+        ${GW_WRAP:-} "$BIN" serve --config "$dir/waguard.toml" 2>"$dir/waguard.log" &
     pid=$!
     PIDS+=("$pid")
     wait_port "$1" "$2" "$pid" || die "$1 did not start: $(tail -5 "$dir/waguard.log")"
@@ -330,10 +333,10 @@ run_wrk sat_nginx "$PROXY_PORT" "$THREADS" "$CONNS" "$DURATION"
 sign
 run_wrk sat_waguard "$GW_PORT" "$THREADS" "$CONNS" "$DURATION"
 
-run_oha() { # name port: open loop at RATE req/s, latency measured from when each was due
-    local name=$1 args
+run_oha() { # name port [rate seconds conns]: open loop, latency measured from when each was due
+    local name=$1 args rate=${3:-$RATE} secs=${4:-$RATE_DURATION} conns=${5:-$RATE_CONNS}
     mapfile -t args <"$TMP/req.oha"
-    "$OHA" -q "$RATE" -z "${RATE_DURATION}s" -w --latency-correction -c "$RATE_CONNS" -t 5s \
+    ${OHA_WRAP:-} "$OHA" -q "$rate" -z "${secs}s" -w --latency-correction -c "$conns" -t 5s \
         --no-tui --output-format json "${args[@]}" "http://127.0.0.1:$2$(cat "$TMP/req.path")" \
         >"$TMP/oha-$name.json" 2>"$TMP/oha-$name.err" || die "$name: oha failed: $(cat "$TMP/oha-$name.err")"
     eval "$(python3 - "$TMP/oha-$name.json" "$name" <<'EOF'
@@ -507,6 +510,63 @@ if [ "$RUN_PERF" = 1 ]; then
     fi
 fi
 
+# ---------------------------------------------------------------- anonymous flood
+# How much unauthenticated garbage one core sheds while legitimate requests keep their latency:
+# a third gateway pinned to CPU 0 (so tokio runs one worker), load generators pinned to the other
+# CPUs. First the legitimate load alone (quiet p99), then the same load while oha sends garbage
+# (a malformed-signature GET with a claimed key: parsed, refused 403, counted, never recorded one
+# by one) at rising fixed rates. Reported: the highest garbage rate at which the legitimate p99
+# stays within 2x of the quiet figure.
+FLOOD_RATES=${BENCH_FLOOD_RATES:-"2000 5000 10000 20000 40000"}
+FLOOD_LEGIT=${BENCH_FLOOD_LEGIT_RATE:-100}
+FLOOD_SECS=${BENCH_FLOOD_DURATION:-10}
+FLOOD_STEPS=()
+FLOOD_BEST=
+NCPU_ALL=$(nproc)
+if [ "${BENCH_FLOOD:-1}" = 1 ] && [ "$RATE_TOOL" = oha ] && command -v taskset >/dev/null && [ "$NCPU_ALL" -ge 2 ]; then
+    mkdir -p "$TMP/audit-flood"
+    GW_WRAP="taskset -c 0" start_gateway waguard-flood "$GW3_PORT" "$ADMIN3_PORT" "$TMP/audit-flood/audit.jsonl"
+    GW3_PID=$LAST_PID
+    sign "$GW3_PORT"
+    check waguard-flood "$GW3_PORT"
+    OHA_WRAP="taskset -c 1-$((NCPU_ALL - 1))"
+    GARBAGE_AUTH="AWS4-HMAC-SHA256 Credential=AKGARBAGEGARBAGE01/20200101/us-east-1/wellarchitected/aws4_request, SignedHeaders=host;x-amz-date, Signature=$(printf '0%.0s' $(seq 64))"
+    run_oha flood_quiet "$GW3_PORT" "$FLOOD_LEGIT" "$FLOOD_SECS" 8
+    QUIET_P99=${R[flood_quiet.p99_us]}
+    for rate in $FLOOD_RATES; do
+        sign "$GW3_PORT"
+        $OHA_WRAP "$OHA" -q "$rate" -z "${FLOOD_SECS}s" -c 64 -t 5s --no-tui --output-format json \
+            -H "authorization: $GARBAGE_AUTH" -H "x-amz-date: 20200101T000000Z" \
+            "http://127.0.0.1:$GW3_PORT/templates/shares/garbage" >"$TMP/oha-garbage-$rate.json" 2>"$TMP/oha-garbage-$rate.err" &
+        GARBAGE_PID=$!
+        run_oha "flood_$rate" "$GW3_PORT" "$FLOOD_LEGIT" "$FLOOD_SECS" 8
+        wait "$GARBAGE_PID" || die "garbage oha failed: $(cat "$TMP/oha-garbage-$rate.err")"
+        read -r G_RPS G_403 G_OTHER < <(python3 - "$TMP/oha-garbage-$rate.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+codes = d.get("statusCodeDistribution") or {}
+errors = sum((d.get("errorDistribution") or {}).values())
+print(f"{d['summary']['requestsPerSec']:.0f}", codes.get("403", 0), sum(v for c, v in codes.items() if c != "403") + errors)
+EOF
+)
+        P99=${R[flood_$rate.p99_us]}
+        WITHIN=$(awk -v p="$P99" -v q="$QUIET_P99" 'BEGIN {print (p <= 2 * q) ? "yes" : "no"}')
+        KEPT_UP=$(awk -v g="$G_RPS" -v r="$rate" 'BEGIN {print (g >= 0.9 * r) ? "yes" : "no"}')
+        FLOOD_STEPS+=("| $rate | $G_RPS | $G_403 | $G_OTHER | $(awk -v u="$P99" 'BEGIN {printf "%.3f ms", u / 1000}') | $WITHIN |")
+        log "flood $rate req/s offered: $G_RPS shed (403: $G_403, other/errors: $G_OTHER); legit p99 $P99 us (quiet $QUIET_P99 us)"
+        [ "$G_OTHER" = 0 ] || FAILED+=("flood $rate: $G_OTHER garbage requests not answered 403")
+        if [ "$WITHIN" = yes ] && [ "$KEPT_UP" = yes ]; then FLOOD_BEST=$G_RPS; else break; fi
+    done
+    FLOOD_AUDIT_BYTES=$(stat -c %s "$TMP/audit-flood/audit.jsonl")
+    FLOOD_AUTH_TOTAL=$(curl -sf "http://127.0.0.1:$ADMIN3_PORT/metrics" | awk '/^waguard_auth_failures_total/ {s += $2} END {printf "%d", s}')
+    kill -TERM "$GW3_PID" 2>/dev/null || true
+    wait "$GW3_PID" 2>/dev/null || true
+    FLOOD_SUMMARIES=$(grep -c '"type":"auth_failures"' "$TMP/audit-flood/audit.jsonl" || true)
+    OHA_WRAP=
+else
+    log "anonymous flood phase skipped (needs BENCH_FLOOD=1, oha, taskset and 2 CPUs)"
+fi
+
 # ---------------------------------------------------------------- gateway's own view
 FSYNC_END=$(fsync_probe)
 METRICS=$(curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^waguard_(requests_total|upstream_requests_total|audit_write_failures_total)' || true)
@@ -593,6 +653,23 @@ EOF
     if [ -n "$SHM" ]; then
         cat <<EOF
 - **without the disk** (audit on tmpfs) at $RATE req/s: added p50 $(diff_ms "${R[rate_tmpfs.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_tmpfs.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_tmpfs.p999_us]}" "${R[rate_direct.p999_us]}"); gateway's histograms: request ${GW2_REQ_MEAN} µs, audit hand-off ${GW2_AUDIT_MEAN} µs, upstream ${GW2_UP_MEAN} µs, policy ${GW2_POLICY_MEAN} µs; saturated $(awk -v a="${R[sat_tmpfs.rps]}" -v b="${R[sat_nginx.rps]}" 'BEGIN {printf "%.0f%%", 100 * a / b}') of nginx (${R[sat_tmpfs.rps]} req/s)
+EOF
+    fi
+    cat <<EOF
+EOF
+    if [ ${#FLOOD_STEPS[@]} -gt 0 ]; then
+        cat <<EOF
+- **anonymous flood, one core**: gateway pinned to CPU 0, oha on the others; legitimate signed
+  shares at $FLOOD_LEGIT req/s (open loop) alongside garbage (a claimed key with a malformed,
+  stale signature: refused 403) at rising fixed rates, ${FLOOD_SECS} s each. Quiet legitimate p99
+  $(ms "$QUIET_P99"). **Highest garbage rate shed with the legitimate p99 within 2x quiet:
+  ${FLOOD_BEST:-none of the steps} req/s.** The flood gateway's audit file: $FLOOD_AUDIT_BYTES bytes
+  for $FLOOD_AUTH_TOTAL refused requests ($FLOOD_SUMMARIES \`auth_failures\` summary records).
+
+| garbage offered (req/s) | shed (req/s) | answered 403 | other / errors | legitimate p99 | within 2x quiet |
+|---:|---:|---:|---:|---:|---|
+$(printf '%s\n' "${FLOOD_STEPS[@]}")
+
 EOF
     fi
     cat <<EOF

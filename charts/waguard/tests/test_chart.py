@@ -511,6 +511,10 @@ def expect_config_passthrough(r: Rendered) -> None:
     cfg = r.config
     assert cfg["server"]["max_body_bytes"] == 2097152
     assert cfg["server"]["shutdown_grace"] == 12.5
+    assert cfg["server"]["max_in_flight"] == 64
+    assert cfg["limits"] == {"per_caller_rate": 10, "per_team_rate": 2.5, "per_team_burst": 20,
+                             "operations": {"CreateTemplateShare": {"per_caller_rate": 0.2,
+                                                                    "per_caller_burst": 5}}}
     assert cfg["upstream"]["allowed_regions"] == ["us-east-1", "eu-west-1"]
     assert cfg["upstream"]["endpoint"] == "https://wellarchitected.us-east-1.amazonaws.com"
     assert cfg["organizations"] == {"enabled": True, "refresh_interval": 600,
@@ -634,7 +638,10 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
         "config keys pass through to waguard.toml",
         {
             "config": {
-                "server": {"max_body_bytes": 2097152, "shutdown_grace": 12.5},
+                "server": {"max_body_bytes": 2097152, "shutdown_grace": 12.5, "max_in_flight": 64},
+                "limits": {"per_caller_rate": 10, "per_team_rate": 2.5, "per_team_burst": 20,
+                           "operations": {"CreateTemplateShare": {"per_caller_rate": 0.2,
+                                                                  "per_caller_burst": 5}}},
                 "upstream": {"allowed_regions": ["us-east-1", "eu-west-1"],
                              "endpoint": "https://wellarchitected.us-east-1.amazonaws.com"},
                 "organizations": {"enabled": True, "refresh_interval": 600,
@@ -682,6 +689,11 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
     ("signer key name with a folder (schema)", {"audit": {"signing": {"key": "keys/audit.key"}}}, "/audit/signing/key"),
     ("checkpoint interval under a second (schema)", {"config": {"audit": {"checkpoint_interval": 0.5}}},
      "/config/audit/checkpoint_interval"),
+    ("rate limit of zero (schema)", {"config": {"limits": {"per_caller_rate": 0}}},
+     "/config/limits/per_caller_rate"),
+    ("unknown limits key (schema)", {"config": {"limits": {"per_caller": 1}}}, "per_caller"),
+    ("header limit HTTP/1 cannot enforce (schema)", {"config": {"server": {"max_header_bytes": 4096}}},
+     "/config/server/max_header_bytes"),
     ("stdout buffer under 64 KiB (schema)", {"config": {"audit": {"stdout_buffer_bytes": 4096}}},
      "/config/audit/stdout_buffer_bytes"),
 ]
