@@ -167,7 +167,7 @@ async fn unsigned_additions_are_refused() {
 #[tokio::test]
 async fn oversized_bodies_and_headers_are_refused() {
     let h = Harness::start_with(Options {
-        server_extra: "max_body_bytes = 4096\nmax_header_bytes = 4096".into(),
+        server_extra: "max_body_bytes = 4096\nmax_header_bytes = 8192".into(),
         ..Default::default()
     })
     .await;
