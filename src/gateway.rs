@@ -183,17 +183,30 @@ impl Gateway {
             .request_duration
             .with_label_values(&[ctx.operation])
             .observe(elapsed.as_secs_f64());
-        tracing::info!(
-            request_id = %ctx.id,
-            peer = %ctx.peer,
-            method = %method,
-            path = %path,
-            operation = ctx.operation,
-            decision = ctx.decision,
-            status = response.status().as_u16(),
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
+        // Requests that failed authentication are logged at debug only: anyone can send them
+        // at any rate, so one line each would let a flood fill the log pipeline. They are
+        // counted (`waguard_auth_failures_total`) and summarised in the audit log.
+        macro_rules! request_line {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    request_id = %ctx.id,
+                    peer = %ctx.peer,
+                    method = %method,
+                    path = %path,
+                    operation = ctx.operation,
+                    decision = ctx.decision,
+                    status = response.status().as_u16(),
+                    elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                    "request"
+                )
+            };
+        }
+        if ctx.decision == "unauthenticated" {
+            request_line!(tracing::Level::DEBUG);
+        } else {
+            request_line!(tracing::Level::INFO);
+        }
         response
     }
 

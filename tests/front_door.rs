@@ -185,6 +185,50 @@ async fn the_summary_is_written_every_interval_without_a_flush_or_shutdown() {
 }
 
 #[tokio::test]
+async fn unauthenticated_requests_do_not_write_a_log_line_each() {
+    let sim = SimServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = write_process_config(
+        dir.path(),
+        &format!("http://127.0.0.1:{}", sim.addr.port()),
+        &audit,
+        "",
+    );
+    let log = dir.path().join("gateway.log");
+    let gw = GatewayProcess::start_logging_to(&config, &[("RUST_LOG", "info")], &log).await;
+    for _ in 0..50 {
+        let resp = send_raw(
+            gw.addr,
+            b"GET /templates/shares/x HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(resp.status, 403);
+    }
+    let (path, body) = share_request(APPROVED_OU, "logged");
+    assert_eq!(
+        RawRequest::new("POST", &path, body)
+            .send(gw.addr)
+            .await
+            .status,
+        200
+    );
+    gw.signal("TERM");
+    let mut gw = gw;
+    let _ = tokio::task::spawn_blocking(move || gw.child.wait()).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let request_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"message\":\"request\""))
+        .collect();
+    assert_eq!(request_lines.len(), 1, "{text}");
+    assert!(
+        request_lines[0].contains("\"decision\":\"allow\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn requests_that_fail_on_their_headers_are_refused_before_the_body_is_sent() {
     let h = Harness::start_with(Options {
         server_extra: "request_timeout = 60".into(),

@@ -589,17 +589,26 @@ impl GatewayProcess {
     /// Starts `waguard serve`, optionally as an unprivileged user (so file permissions apply
     /// even when the tests run as root), and waits until it answers `/healthz`.
     pub async fn start(config: &Path, unprivileged: bool) -> GatewayProcess {
-        Self::spawn(config, unprivileged, false, &[]).await
+        Self::spawn(config, unprivileged, false, &[], None).await
     }
 
     /// Like `start`, with the gateway's stdout piped to `child.stdout`.
     pub async fn start_with_stdout(config: &Path) -> GatewayProcess {
-        Self::spawn(config, false, true, &[]).await
+        Self::spawn(config, false, true, &[], None).await
     }
 
     /// Like `start`, with extra environment variables.
     pub async fn start_with_env(config: &Path, env: &[(&str, &str)]) -> GatewayProcess {
-        Self::spawn(config, false, false, env).await
+        Self::spawn(config, false, false, env, None).await
+    }
+
+    /// Like `start_with_env`, with the gateway's stderr (its log) written to `log`.
+    pub async fn start_logging_to(
+        config: &Path,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> GatewayProcess {
+        Self::spawn(config, false, false, env, Some(log)).await
     }
 
     async fn spawn(
@@ -607,6 +616,7 @@ impl GatewayProcess {
         unprivileged: bool,
         pipe_stdout: bool,
         env: &[(&str, &str)],
+        stderr: Option<&Path>,
     ) -> GatewayProcess {
         let text = std::fs::read_to_string(config).unwrap();
         let parsed = Config::parse(config, &text).unwrap();
@@ -641,7 +651,10 @@ impl GatewayProcess {
             } else {
                 std::process::Stdio::null()
             })
-            .stderr(std::process::Stdio::inherit());
+            .stderr(match stderr {
+                Some(path) => std::fs::File::create(path).unwrap().into(),
+                None => std::process::Stdio::inherit(),
+            });
         let child = cmd.spawn().unwrap();
         let p = GatewayProcess {
             child,
