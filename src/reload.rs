@@ -2,12 +2,14 @@
 //! that also catches ConfigMap and git-sync symlink swaps) and on SIGHUP.
 //!
 //! New versions are read and compiled off the request path and swapped in atomically; requests
-//! in flight finish on the version they started with. A broken edit is rejected: the last good
-//! version keeps serving and the error is logged, counted and shown on `/readyz`.
+//! in flight finish on the version they started with. Files still being written are not loaded:
+//! a version is taken only once its files have been left alone for [`settle::QUIET`], and until
+//! then the reload is postponed, not rejected. A broken edit is rejected: the last good version
+//! keeps serving and the error is logged, counted and shown on `/readyz`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
@@ -17,22 +19,14 @@ use crate::auth::Callers;
 use crate::gateway::Gateway;
 use crate::policy::{Policy, PolicySources};
 use crate::server::TlsCertificate;
+use crate::settle;
 
 /// How often the content check runs, whatever inotify says.
 const POLL_EVERY: Duration = Duration::from_secs(2);
 /// File events come in bursts (editors, `kubectl` swaps); wait for the burst to end.
 const DEBOUNCE: Duration = Duration::from_millis(200);
-
-/// What a policy reload attempt found.
-enum PolicyReload {
-    /// The files are what is serving.
-    Serving,
-    /// The files are the same broken content as last time (reported then).
-    AlreadyRejected,
-    Compiled(Policy),
-    /// Revision of the rejected content (if it could be read) and why.
-    Rejected(Option<String>, String),
-}
+/// Added to a postponed reload's wait, so the retry finds the files settled, not a moment short.
+const RETRY_MARGIN: Duration = Duration::from_millis(50);
 
 /// Errors of the last reload attempts, shown on `/readyz`.
 #[derive(Default, Debug, Clone)]
@@ -42,31 +36,130 @@ pub struct ReloadStatus {
     pub tls_error: Option<String>,
 }
 
+/// After files have kept changing this long, each postponed reload is logged as a warning: an
+/// edit is waiting on something that keeps writing (a process logging into the policy dir?).
+const POSTPONED_TOO_LONG: Duration = Duration::from_secs(30);
+
+/// Content seen but not loaded yet because it changed a moment ago.
+#[derive(Debug)]
+struct Waiting {
+    digest: String,
+    /// When this process first saw this content.
+    seen: Instant,
+    /// When the first of the postponements in a row began (the content may have changed since).
+    postponed: Instant,
+}
+
+type Pending = Mutex<Option<Waiting>>;
+
 pub struct Reloader {
     gateway: Arc<Gateway>,
     policy_dir: PathBuf,
     callers_file: PathBuf,
-    callers_hash: Mutex<String>,
     tls: Option<Arc<TlsCertificate>>,
+    /// Hash of the TLS files last loaded or rejected.
     tls_hash: Mutex<String>,
-    /// Revision of the last rejected policy, so a broken edit is reported once, not every poll.
-    rejected_revision: Mutex<Option<String>>,
+    /// Revision (or read error) of the last rejected policy, so a broken edit is reported
+    /// once, not every poll.
+    rejected_policy: Mutex<Option<String>>,
+    /// Digest (or read error) of the last rejected callers file, likewise.
+    rejected_callers: Mutex<Option<String>>,
+    policy_pending: Pending,
+    callers_pending: Pending,
+    tls_pending: Pending,
     pub status: Mutex<ReloadStatus>,
 }
 
-/// SHA-256 over the files' contents, to notice a change (an unreadable file counts as empty).
-fn files_hash(paths: &[&Path]) -> String {
+/// The data behind a mutex even if a panic poisoned it: reload state stays usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// SHA-256 over the files' contents, to notice a change (an unreadable file counts as empty),
+/// and when any of them last changed (an unreadable one counts as changed now).
+fn files_state(paths: &[&Path]) -> (String, Option<SystemTime>) {
     let mut h = Sha256::new();
+    let mut changed = None;
     for p in paths {
-        let bytes = std::fs::read(p).unwrap_or_default();
+        let bytes = std::fs::read(p);
+        let at = match (&bytes, std::fs::metadata(p)) {
+            (Ok(_), Ok(meta)) => settle::changed_at(&meta),
+            _ => Some(SystemTime::now()),
+        };
+        changed = changed.max(at);
+        let bytes = bytes.unwrap_or_default();
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(&bytes);
     }
-    hex::encode(h.finalize())
+    (hex::encode(h.finalize()), changed)
 }
 
 fn tls_files(tls: &TlsCertificate) -> [&Path; 2] {
     [&tls.cert_file, &tls.key_file]
+}
+
+/// Whether content read now (named by `digest`, its files last changed at `changed`) may be
+/// loaded, or how long to wait before looking again. It may once its files have been left
+/// alone for [`settle::QUIET`], by their change times or, when those are no help (a clock
+/// ahead of this one), by this process seeing the same content for that long.
+fn settled(pending: &Pending, digest: &str, changed: Option<SystemTime>) -> Result<(), Duration> {
+    let mut pending = lock(pending);
+    let Some(wait) = settle::quiet_in(changed) else {
+        *pending = None;
+        return Ok(());
+    };
+    let now = Instant::now();
+    match pending.as_mut() {
+        Some(w) if w.digest == digest => {
+            match settle::QUIET
+                .checked_sub(w.seen.elapsed())
+                .filter(|d| !d.is_zero())
+            {
+                None => {
+                    *pending = None;
+                    Ok(())
+                }
+                Some(rest) => Err(wait.min(rest)),
+            }
+        }
+        Some(w) => {
+            w.digest = digest.to_string();
+            w.seen = now;
+            Err(wait)
+        }
+        None => {
+            *pending = Some(Waiting {
+                digest: digest.to_string(),
+                seen: now,
+                postponed: now,
+            });
+            Err(wait)
+        }
+    }
+}
+
+/// Logs a postponed reload: at debug level, or as a warning once it has waited too long.
+fn postponed(pending: &Pending, what: &str, wait: Duration) {
+    let waited = lock(pending)
+        .as_ref()
+        .map(|w| w.postponed.elapsed())
+        .unwrap_or_default();
+    if waited >= POSTPONED_TOO_LONG {
+        tracing::warn!(
+            waited_seconds = waited.as_secs(),
+            "{what} keep changing; not loaded until they have been left alone for a second"
+        );
+    } else {
+        tracing::debug!(retry_in = ?wait, "{what} still being written; reload postponed");
+    }
+}
+
+/// The shorter of two waits, either of which may be absent.
+fn sooner(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl Reloader {
@@ -76,62 +169,72 @@ impl Reloader {
         callers_file: PathBuf,
         tls: Option<Arc<TlsCertificate>>,
     ) -> Reloader {
-        let callers_hash = Mutex::new(files_hash(&[&callers_file]));
         let tls_hash = Mutex::new(
             tls.as_deref()
-                .map(|t| files_hash(&tls_files(t)))
+                .map(|t| files_state(&tls_files(t)).0)
                 .unwrap_or_default(),
         );
         Reloader {
             gateway,
             policy_dir,
             callers_file,
-            callers_hash,
             tls,
             tls_hash,
-            rejected_revision: Mutex::default(),
+            rejected_policy: Mutex::default(),
+            rejected_callers: Mutex::default(),
+            policy_pending: Mutex::default(),
+            callers_pending: Mutex::default(),
+            tls_pending: Mutex::default(),
             status: Mutex::default(),
         }
     }
 
     pub fn status(&self) -> ReloadStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        lock(&self.status).clone()
     }
 
-    /// Reloads the policy if its content changed. Compilation runs on a blocking thread.
-    pub async fn reload_policy(&self, force: bool) {
+    /// Reloads the policy if its content changed (or `force`). Reading and compiling run on a
+    /// blocking thread. Returns how long to wait before trying again when the files are still
+    /// being written.
+    pub async fn reload_policy(&self, force: bool) -> Option<Duration> {
         let dir = self.policy_dir.clone();
-        let current = self.gateway.policy.load().revision().to_string();
-        let rejected = self.rejected_revision.lock().ok().and_then(|r| r.clone());
-        let outcome = tokio::task::spawn_blocking(move || {
-            let sources = match PolicySources::read(&dir) {
-                Ok(s) => s,
-                Err(e) => return PolicyReload::Rejected(None, e.to_string()),
-            };
-            let revision = sources.revision();
-            if !force && revision == current {
-                return PolicyReload::Serving;
+        let read = tokio::task::spawn_blocking(move || PolicySources::read_once(&dir))
+            .await
+            .map_err(|e| format!("policy reload task failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        // A read error counts as a change just now: replacing a file or a ConfigMap swap can
+        // fail a read for a moment, so it is reported only if it persists.
+        let (key, changed) = match &read {
+            Ok((sources, changed)) => (sources.revision(), *changed),
+            Err(e) => (format!("error: {e}"), Some(SystemTime::now())),
+        };
+        if !force && key == self.gateway.policy.load().revision() {
+            // The files match what is serving (perhaps a bad edit was undone): all clear.
+            *lock(&self.policy_pending) = None;
+            self.set_policy_state(None, None);
+            return None;
+        }
+        if !force && lock(&self.rejected_policy).as_ref() == Some(&key) {
+            // The same broken content as last time, reported then.
+            return None;
+        }
+        if let Err(wait) = settled(&self.policy_pending, &key, changed) {
+            postponed(&self.policy_pending, "policy files", wait);
+            return Some(wait);
+        }
+        let compiled = match read {
+            Err(e) => Err(e),
+            Ok((sources, _)) => {
+                let dir = self.policy_dir.clone();
+                tokio::task::spawn_blocking(move || Policy::compile(&dir, &sources))
+                    .await
+                    .map_err(|e| format!("policy reload task failed: {e}"))
+                    .and_then(|r| r.map_err(|e| e.to_string()))
             }
-            if !force && Some(&revision) == rejected.as_ref() {
-                return PolicyReload::AlreadyRejected;
-            }
-            match Policy::compile(&dir, &sources) {
-                Ok(p) => PolicyReload::Compiled(p),
-                Err(e) => PolicyReload::Rejected(Some(revision), e.to_string()),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| {
-            PolicyReload::Rejected(None, format!("policy reload task failed: {e}"))
-        });
+        };
         let metrics = &self.gateway.metrics;
-        match outcome {
-            PolicyReload::AlreadyRejected => {}
-            PolicyReload::Serving => {
-                // The files match what is serving (perhaps a bad edit was undone): all clear.
-                self.set_policy_state(None, None);
-            }
-            PolicyReload::Compiled(policy) => {
+        match compiled {
+            Ok(policy) => {
                 let revision = policy.revision().to_string();
                 self.gateway.policy.store(Arc::new(policy));
                 metrics.set_policy_revision(&revision);
@@ -139,51 +242,75 @@ impl Reloader {
                 self.set_policy_state(None, None);
                 tracing::info!(%revision, "policy reloaded");
             }
-            PolicyReload::Rejected(revision, e) => {
+            Err(e) => {
                 metrics.policy_reloads.with_label_values(&["error"]).inc();
                 tracing::error!(error = %e, serving = %self.gateway.policy.load().revision(), "policy reload rejected; the last good policy keeps serving");
-                self.set_policy_state(revision, Some(e));
+                self.set_policy_state(Some(key), Some(e));
             }
         }
+        None
     }
 
     fn set_policy_state(&self, rejected: Option<String>, error: Option<String>) {
-        if let Ok(mut r) = self.rejected_revision.lock() {
-            *r = rejected;
-        }
-        if let Ok(mut s) = self.status.lock() {
-            s.policy_error = error;
-        }
+        *lock(&self.rejected_policy) = rejected;
+        lock(&self.status).policy_error = error;
     }
 
-    /// Reloads the callers file if its content changed.
-    pub async fn reload_callers(&self, force: bool) {
-        let hash = files_hash(&[&self.callers_file]);
-        if !self.changed(&self.callers_hash, hash, force) {
-            return;
+    /// Reloads the callers file if its content changed (or `force`). Returns how long to wait
+    /// before trying again when the file is still being written.
+    pub async fn reload_callers(&self, force: bool) -> Option<Duration> {
+        let read = Callers::read(&self.callers_file);
+        // A read error counts as a change just now (see `reload_policy`).
+        let (key, changed) = match &read {
+            Ok((text, changed)) => (Callers::digest_of(text), *changed),
+            Err(e) => (format!("error: {e}"), Some(SystemTime::now())),
+        };
+        if !force && key == self.gateway.callers.load().digest() {
+            // The file is what is serving (perhaps a bad edit was undone): all clear.
+            *lock(&self.callers_pending) = None;
+            *lock(&self.rejected_callers) = None;
+            lock(&self.status).callers_error = None;
+            return None;
         }
-        let result = Callers::load(&self.callers_file).map(|callers| {
-            let n = callers.len();
-            self.gateway.callers.store(Arc::new(callers));
-            format!("{n} callers")
-        });
+        if !force && lock(&self.rejected_callers).as_ref() == Some(&key) {
+            return None;
+        }
+        if let Err(wait) = settled(&self.callers_pending, &key, changed) {
+            postponed(&self.callers_pending, "callers file contents", wait);
+            return Some(wait);
+        }
+        let result = read
+            .and_then(|(text, _)| Callers::parse(&self.callers_file, &text))
+            .map(|callers| {
+                let n = callers.len();
+                self.gateway.callers.store(Arc::new(callers));
+                format!("{n} callers")
+            });
+        *lock(&self.rejected_callers) = result.is_err().then_some(key);
         self.report(
             "callers",
             &self.gateway.metrics.callers_reloads,
             |s| &mut s.callers_error,
             result.map_err(|e| e.to_string()),
         );
+        None
     }
 
-    /// Reloads the TLS certificate and key if either file changed (a renewed certificate).
-    pub async fn reload_tls(&self, force: bool) {
-        let Some(tls) = &self.tls else {
-            return;
-        };
-        let hash = files_hash(&tls_files(tls));
-        if !self.changed(&self.tls_hash, hash, force) {
-            return;
+    /// Reloads the TLS certificate and key if either file changed (a renewed certificate), or
+    /// `force`. Returns how long to wait before trying again when they are still being written.
+    pub async fn reload_tls(&self, force: bool) -> Option<Duration> {
+        let tls = self.tls.as_ref()?;
+        let (hash, changed) = files_state(&tls_files(tls));
+        if !force && *lock(&self.tls_hash) == hash {
+            *lock(&self.tls_pending) = None;
+            return None;
         }
+        if let Err(wait) = settled(&self.tls_pending, &hash, changed) {
+            postponed(&self.tls_pending, "TLS files", wait);
+            return Some(wait);
+        }
+        // Remembered whatever the outcome, so a broken pair is reported once, not every check.
+        *lock(&self.tls_hash) = hash;
         let result = tls.reload().map(|()| tls.cert_file.display().to_string());
         self.report(
             "TLS certificate",
@@ -191,17 +318,16 @@ impl Reloader {
             |s| &mut s.tls_error,
             result.map_err(|e| e.to_string()),
         );
+        None
     }
 
-    /// Whether the content behind `last` changed (or a reload is forced); remembers `hash`, so
-    /// a broken edit is reported once, not at every check.
-    fn changed(&self, last: &Mutex<String>, hash: String, force: bool) -> bool {
-        let Ok(mut last) = last.lock() else {
-            return true;
-        };
-        let changed = *last != hash;
-        *last = hash;
-        changed || force
+    /// Checks policy, callers and TLS files; returns how soon to look again for those still
+    /// being written.
+    async fn reload_all(&self, force: bool) -> Option<Duration> {
+        let policy = self.reload_policy(force).await;
+        let callers = self.reload_callers(force).await;
+        let tls = self.reload_tls(force).await;
+        sooner(sooner(policy, callers), tls)
     }
 
     /// Counts, logs and shows on `/readyz` the result of a callers or TLS reload. On failure
@@ -221,9 +347,7 @@ impl Reloader {
                 tracing::error!(error = %e, "{what} reload rejected; the previous version keeps serving")
             }
         }
-        if let Ok(mut s) = self.status.lock() {
-            *field(&mut s) = result.err();
-        }
+        *field(&mut lock(&self.status)) = result.err();
     }
 
     /// Watches files and SIGHUP until `stop` turns true.
@@ -242,28 +366,27 @@ impl Reloader {
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // When to look again at files that were still being written. Kept even when file
+        // watching is off, so a SIGHUP that came mid-write still takes effect.
+        let mut retry: Option<tokio::time::Instant> = None;
         loop {
-            tokio::select! {
+            let again = tokio::select! {
                 _ = &mut stopped => return,
                 _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading policy, callers and TLS certificate");
-                    self.reload_policy(true).await;
-                    self.reload_callers(true).await;
-                    self.reload_tls(true).await;
+                    self.reload_all(true).await
                 }
                 Some(()) = events.recv() => {
                     tokio::time::sleep(DEBOUNCE).await;
                     while events.try_recv().is_ok() {}
-                    self.reload_policy(false).await;
-                    self.reload_callers(false).await;
-                    self.reload_tls(false).await;
+                    self.reload_all(false).await
                 }
-                _ = poll.tick(), if watch_files => {
-                    self.reload_policy(false).await;
-                    self.reload_callers(false).await;
-                    self.reload_tls(false).await;
+                _ = poll.tick(), if watch_files => self.reload_all(false).await,
+                _ = tokio::time::sleep_until(retry.unwrap_or_else(tokio::time::Instant::now)), if retry.is_some() => {
+                    self.reload_all(false).await
                 }
-            }
+            };
+            retry = again.map(|wait| tokio::time::Instant::now() + wait + RETRY_MARGIN);
         }
     }
 
@@ -352,6 +475,74 @@ impl Relevance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ago(secs: u64) -> Option<SystemTime> {
+        SystemTime::now().checked_sub(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn content_is_loaded_only_once_its_files_were_left_alone() {
+        let pending = Pending::default();
+        // Changed long ago: at once.
+        assert_eq!(settled(&pending, "a", ago(60)), Ok(()));
+        // Changed just now: wait, and look again when it is QUIET old.
+        let wait = settled(&pending, "b", Some(SystemTime::now())).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= settle::QUIET,
+            "{wait:?}"
+        );
+        // Different content again: the wait starts over.
+        assert!(settled(&pending, "c", Some(SystemTime::now())).is_err());
+        assert!(lock(&pending).as_ref().is_some_and(|w| w.digest == "c"));
+    }
+
+    #[test]
+    fn content_dated_in_the_future_settles_once_it_stopped_changing() {
+        let pending = Pending::default();
+        let future = SystemTime::now().checked_add(Duration::from_secs(3600));
+        assert_eq!(settled(&pending, "a", future), Err(settle::QUIET));
+        let wait = settled(&pending, "a", future).unwrap_err();
+        assert!(wait <= settle::QUIET);
+        // The same content, seen for QUIET by this process's clock.
+        if let Some(w) = lock(&pending).as_mut() {
+            w.seen -= settle::QUIET;
+        }
+        assert_eq!(settled(&pending, "a", future), Ok(()));
+        assert!(lock(&pending).is_none());
+    }
+
+    #[test]
+    fn loading_at_startup_reads_a_fresh_file_until_two_reads_agree() {
+        let mut reads = ["half", "more", "done", "done"].into_iter();
+        let mut count = 0;
+        let got: Result<&str, ()> = settle::read_steady(
+            || {
+                count += 1;
+                let value = reads.next().unwrap();
+                Ok(settle::Read {
+                    value,
+                    digest: value.to_string(),
+                    changed: Some(SystemTime::now()),
+                })
+            },
+            || (),
+        );
+        assert_eq!((got, count), (Ok("done"), 4));
+        // A file left alone for a while is read once.
+        let mut count = 0;
+        let got: Result<&str, ()> = settle::read_steady(
+            || {
+                count += 1;
+                Ok(settle::Read {
+                    value: "old",
+                    digest: "old".into(),
+                    changed: ago(60),
+                })
+            },
+            || (),
+        );
+        assert_eq!((got, count), (Ok("old"), 1));
+    }
 
     #[test]
     fn audit_writes_beside_the_callers_file_do_not_wake_the_reloader() {

@@ -3,8 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::settle;
 
 /// A secret access key. Never printed: `Debug` shows a placeholder.
 #[derive(Clone, Deserialize)]
@@ -54,6 +58,10 @@ pub enum CallersError {
         key: &'static str,
         message: String,
     },
+    #[error(
+        "{file}: the file kept changing while being read; not loading what may be a half-written callers file"
+    )]
+    Unsettled { file: PathBuf },
 }
 
 #[derive(Deserialize)]
@@ -67,15 +75,41 @@ struct CallersFile {
 #[derive(Debug, Default)]
 pub struct Callers {
     by_key: HashMap<String, Arc<Caller>>,
+    /// [`Callers::digest_of`] the text they were parsed from (empty if not from a file).
+    digest: String,
 }
 
 impl Callers {
+    /// Reads and parses the callers file. A file that changed a moment ago is read again after
+    /// a short pause, until two reads agree, so one still being written is not loaded half
+    /// done ([`settle::read_steady`]).
     pub fn load(path: &Path) -> Result<Callers, CallersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CallersError::Read {
+        let text = settle::read_steady(
+            || {
+                let (value, changed) = Self::read(path)?;
+                Ok(settle::Read {
+                    digest: Self::digest_of(&value),
+                    value,
+                    changed,
+                })
+            },
+            || CallersError::Unsettled {
+                file: path.to_path_buf(),
+            },
+        )?;
+        Self::parse(path, &text)
+    }
+
+    /// The text of the callers file, and when it last changed ([`settle::changed_at`], looked
+    /// at after reading, so a write during the read counts as recent).
+    pub fn read(path: &Path) -> Result<(String, Option<SystemTime>), CallersError> {
+        let read_error = |source| CallersError::Read {
             file: path.to_path_buf(),
             source,
-        })?;
-        Self::parse(path, &text)
+        };
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        let meta = std::fs::metadata(path).map_err(read_error)?;
+        Ok((text, settle::changed_at(&meta)))
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Callers, CallersError> {
@@ -83,7 +117,19 @@ impl Callers {
             file: path.to_path_buf(),
             message: redacted_parse_error(text, &e),
         })?;
-        Self::from_callers(path, file.callers)
+        let mut callers = Self::from_callers(path, file.callers)?;
+        callers.digest = Self::digest_of(text);
+        Ok(callers)
+    }
+
+    /// A content hash of a callers file's text, to tell whether it is what is serving.
+    pub fn digest_of(text: &str) -> String {
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// [`Callers::digest_of`] the text these callers were parsed from.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     pub fn from_callers(path: &Path, callers: Vec<Caller>) -> Result<Callers, CallersError> {
@@ -128,7 +174,10 @@ impl Callers {
             }
             by_key.insert(id.clone(), Arc::new(caller));
         }
-        Ok(Callers { by_key })
+        Ok(Callers {
+            by_key,
+            digest: String::new(),
+        })
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<&Arc<Caller>> {
@@ -145,7 +194,10 @@ impl Callers {
 }
 
 /// A TOML error in the callers file as `line L, column C: message`, without the source line
-/// toml would quote (it may hold a secret) and without any quoted value in the message.
+/// toml would quote (it may hold a secret) and without any value from the file in the message:
+/// a `"quoted"` string or a `` `quoted` `` number or boolean (serde's "invalid type: integer
+/// `…`") shows as `…`. Kept: the name of an unknown or missing key (``unknown field `tem` ``)
+/// and the fixed list after "expected".
 fn redacted_parse_error(text: &str, e: &toml::de::Error) -> String {
     let at = e.span().map(|span| {
         let before = text.get(..span.start).unwrap_or(text);
@@ -155,19 +207,34 @@ fn redacted_parse_error(text: &str, e: &toml::de::Error) -> String {
     });
     let mut message = String::new();
     let mut quoted = false;
+    // Inside a `backtick` span: whether its text is kept.
+    let mut ticked: Option<bool> = None;
     for c in e.message().trim_end().chars() {
-        match c {
-            '"' if !quoted => {
+        match (c, ticked) {
+            ('`', None) if !quoted => {
+                let keep = message.ends_with("field ")
+                    || message.starts_with("expected")
+                    || message.contains(" expected");
+                ticked = Some(keep);
+                message.push_str(if keep { "`" } else { "`…" });
+            }
+            ('`', Some(_)) => {
+                ticked = None;
+                message.push('`');
+            }
+            (_, Some(true)) => message.push(c),
+            (_, Some(false)) => {}
+            ('"', None) if !quoted => {
                 quoted = true;
                 message.push_str("\"…");
             }
-            '"' => {
+            ('"', None) => {
                 quoted = false;
                 message.push('"');
             }
-            '\n' if !quoted => message.push(' '),
-            _ if quoted => {}
-            c => message.push(c),
+            ('\n', None) if !quoted => message.push(' '),
+            (_, None) if quoted => {}
+            (c, None) => message.push(c),
         }
     }
     format!("{}{message}", at.unwrap_or_default())
@@ -190,6 +257,38 @@ mod tests {
             assert!(!err.contains("very-secret"), "{err}");
             assert!(err.starts_with("callers.toml: line "), "{err}");
         }
+    }
+
+    #[test]
+    fn a_type_error_never_shows_the_value() {
+        let head =
+            "[[callers]]\naccess_key_id = \"AKWGPAYMENTS00001\"\nprincipal = \"a\"\nteam = \"t\"\n";
+        for (line, value) in [
+            (
+                "secret_access_key = 98765432109876543210",
+                "98765432109876543210",
+            ),
+            ("secret_access_key = true", "true"),
+            ("secret_access_key = 31415.9265", "31415.9265"),
+            (
+                "secret_access_key = \"s\"\n[callers.attributes]\ncc = 4242",
+                "4242",
+            ),
+        ] {
+            let err = Callers::parse(Path::new("callers.toml"), &format!("{head}{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains(value), "{err}");
+            assert!(err.contains("invalid type: "), "{err}");
+            assert!(err.contains("expected a string"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_digest_names_the_text_parsed() {
+        let c = Callers::parse(Path::new("callers.toml"), GOOD).unwrap();
+        assert_eq!(c.digest(), Callers::digest_of(GOOD));
+        assert_ne!(c.digest(), Callers::digest_of(&format!("{GOOD}\n")));
     }
 
     const GOOD: &str = r#"

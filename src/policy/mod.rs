@@ -14,14 +14,22 @@ pub mod prepare;
 mod scan;
 pub mod testing;
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use regorus::{CompiledPolicy, Engine};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::settle;
+
 /// The rule every decision comes from.
 pub const DECISION_RULE: &str = "data.waguard.authz.decision";
+
+/// How many folder levels a policy directory may nest.
+pub const MAX_DEPTH: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -36,6 +44,10 @@ pub enum PolicyError {
     Empty { dir: PathBuf },
     #[error("{dir}: {message}")]
     Compile { dir: PathBuf, message: String },
+    #[error(
+        "{dir}: the policy files kept changing while being read; not loading what may be a half-written policy"
+    )]
+    Unsettled { dir: PathBuf },
 }
 
 /// The outcome of a policy evaluation.
@@ -72,11 +84,52 @@ pub struct PolicySources {
 }
 
 impl PolicySources {
-    /// Reads every `.rego` and `.json` file below `dir` in a stable order. Hidden entries
-    /// (Kubernetes ConfigMap `..data` internals, `.git`) are skipped.
+    /// Reads every `.rego` and `.json` file below `dir` in a stable order (see
+    /// [`PolicySources::read_once`]). Files that changed a moment ago are read again after a
+    /// short pause, until two reads agree, so a file still being written is not loaded half
+    /// done ([`settle::read_steady`]).
     pub fn read(dir: &Path) -> Result<PolicySources, PolicyError> {
-        let mut files = Vec::new();
-        walk(dir, dir, &mut files)?;
+        settle::read_steady(
+            || {
+                let (value, changed) = Self::read_once(dir)?;
+                Ok(settle::Read {
+                    digest: value.digest(),
+                    value,
+                    changed,
+                })
+            },
+            || PolicyError::Unsettled {
+                dir: dir.to_path_buf(),
+            },
+        )
+    }
+
+    /// One pass over `dir`: every `.rego` and `.json` file below it, and when any file or
+    /// folder read last changed ([`settle::changed_at`]), for the caller to tell whether the
+    /// files are still being written.
+    ///
+    /// Hidden entries (Kubernetes ConfigMap `..data` internals, `.git`) are skipped. Symlinks
+    /// are followed, as ConfigMap mounts and git-sync need, but every folder must be reached by
+    /// one path only: a symlink loop, or a second path to a folder already read (which would
+    /// load its files twice, under two names), is an error naming the symlink, as are folders
+    /// nested more than [`MAX_DEPTH`] levels deep. So is a dangling symlink: it names a file
+    /// that is missing, and loading without it could allow what it would deny.
+    pub fn read_once(dir: &Path) -> Result<(PolicySources, Option<SystemTime>), PolicyError> {
+        let meta = std::fs::metadata(dir).map_err(|source| PolicyError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut walk = Walk {
+            root: dir,
+            seen: HashMap::new(),
+            ancestors: Vec::new(),
+            files: Vec::new(),
+            changed: None,
+        };
+        walk.folder(dir, &meta, 0)?;
+        let Walk {
+            mut files, changed, ..
+        } = walk;
         files.sort_by(|a, b| a.relative.cmp(&b.relative));
         let mut sources = PolicySources::default();
         for f in files {
@@ -88,19 +141,17 @@ impl PolicySources {
                 sources.data.push(f);
             }
         }
-        Ok(sources)
+        Ok((sources, changed))
     }
 
     /// A content hash of the modules and data: the policy revision recorded with decisions.
     pub fn revision(&self) -> String {
-        let mut h = Sha256::new();
-        for f in self.modules.iter().chain(&self.data) {
-            h.update(f.relative.as_bytes());
-            h.update([0]);
-            h.update((f.text.len() as u64).to_be_bytes());
-            h.update(f.text.as_bytes());
-        }
-        hex::encode(h.finalize())
+        hash_files(self.modules.iter().chain(&self.data))
+    }
+
+    /// A content hash of every file read, tests included.
+    fn digest(&self) -> String {
+        hash_files(self.modules.iter().chain(&self.data).chain(&self.tests))
     }
 
     /// Merges all data documents into one `data` object, each at its path.
@@ -222,56 +273,122 @@ fn invalid_data(e: impl std::fmt::Display) -> PolicyError {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<PolicyFile>) -> Result<(), PolicyError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Read {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| PolicyError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        // metadata() follows symlinks, as ConfigMap mounts need.
-        let meta = std::fs::metadata(&path).map_err(|source| PolicyError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            // Example input documents (for `waguard policy eval`) are not data either.
-            if dir == root && name == "examples" {
-                continue;
-            }
-            walk(root, &path, out)?;
-        } else if name.ends_with(".schema.json") {
-            // The input document's JSON Schema lives beside the policy; it is not data.
-            continue;
-        } else if name.ends_with(".rego") || name.ends_with(".json") {
-            let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push(PolicyFile {
-                relative,
-                path,
-                text,
+fn hash_files<'a>(files: impl Iterator<Item = &'a PolicyFile>) -> String {
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.relative.as_bytes());
+        h.update([0]);
+        h.update((f.text.len() as u64).to_be_bytes());
+        h.update(f.text.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// One pass over a policy directory (see [`PolicySources::read_once`]).
+struct Walk<'a> {
+    root: &'a Path,
+    /// Every folder entered, by (device, inode), with the path it was first reached by.
+    seen: HashMap<(u64, u64), PathBuf>,
+    /// The folders from the root down to the one being read, to tell a loop from a second path.
+    ancestors: Vec<(u64, u64)>,
+    files: Vec<PolicyFile>,
+    /// The latest change of any file or folder read.
+    changed: Option<SystemTime>,
+}
+
+impl Walk<'_> {
+    fn folder(
+        &mut self,
+        dir: &Path,
+        meta: &std::fs::Metadata,
+        depth: usize,
+    ) -> Result<(), PolicyError> {
+        let id = (meta.dev(), meta.ino());
+        if let Some(first) = self.seen.get(&id) {
+            let message = if self.ancestors.contains(&id) {
+                format!(
+                    "symlink loop: leads back to {}, a folder that contains it",
+                    first.display()
+                )
+            } else {
+                format!(
+                    "the same folder as {}; a folder may be reached by one path only",
+                    first.display()
+                )
+            };
+            return Err(PolicyError::Invalid {
+                path: dir.to_path_buf(),
+                message,
             });
         }
+        if depth > MAX_DEPTH {
+            return Err(PolicyError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "more than {MAX_DEPTH} folder levels below {}",
+                    self.root.display()
+                ),
+            });
+        }
+        self.seen.insert(id, dir.to_path_buf());
+        self.ancestors.push(id);
+        let read_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| PolicyError::Read { path, source }
+        };
+        let mut entries = std::fs::read_dir(dir)
+            .map_err(read_error(dir))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(read_error(dir))?;
+        // In name order, so a broken tree is reported the same way every time.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            // metadata() follows symlinks, as ConfigMap mounts need.
+            let meta = std::fs::metadata(&path).map_err(read_error(&path))?;
+            if meta.is_dir() {
+                // Example input documents (for `waguard policy eval`) are not data either.
+                if dir == self.root && name == "examples" {
+                    continue;
+                }
+                self.folder(&path, &meta, depth + 1)?;
+            } else if name.ends_with(".schema.json") {
+                // The input document's JSON Schema lives beside the policy; it is not data.
+                continue;
+            } else if name.ends_with(".rego") || name.ends_with(".json") {
+                let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
+                // Looked at after reading, so a write during the read counts as recent.
+                let after = std::fs::metadata(&path).map_err(read_error(&path))?;
+                self.note(&after);
+                let relative = path
+                    .strip_prefix(self.root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                self.files.push(PolicyFile {
+                    relative,
+                    path,
+                    text,
+                });
+            }
+        }
+        self.ancestors.pop();
+        // A file added, removed or renamed changes its folder's ctime.
+        let after = std::fs::metadata(dir).map_err(read_error(dir))?;
+        self.note(&after);
+        Ok(())
     }
-    Ok(())
+
+    fn note(&mut self, meta: &std::fs::Metadata) {
+        self.changed = self.changed.max(settle::changed_at(meta));
+    }
 }
 
 /// A compiled, immutable policy: what requests are decided with.
@@ -569,6 +686,78 @@ mod tests {
             let expected = decision_from_value(&lazy.eval_rule(DECISION_RULE.into()).unwrap());
             assert_eq!(served.evaluate(&input), expected, "{}", path.display());
         }
+    }
+
+    #[test]
+    fn a_symlink_loop_is_refused_naming_the_link() {
+        let d = dir_with(&[("waguard/authz.rego", POLICY)]);
+        std::os::unix::fs::symlink("..", d.path().join("waguard/loop")).unwrap();
+        let err = PolicySources::read(d.path()).unwrap_err().to_string();
+        let link = d.path().join("waguard/loop");
+        assert_eq!(
+            err,
+            format!(
+                "{}: symlink loop: leads back to {}, a folder that contains it",
+                link.display(),
+                d.path().display()
+            )
+        );
+        // Two folders linking to each other.
+        let d = dir_with(&[
+            ("authz.rego", POLICY),
+            ("a/x.json", "{}"),
+            ("b/y.json", "{}"),
+        ]);
+        std::os::unix::fs::symlink("../b", d.path().join("a/to_b")).unwrap();
+        std::os::unix::fs::symlink("../a", d.path().join("b/to_a")).unwrap();
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("a/to_b/to_a: symlink loop: leads back to"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_second_path_to_a_folder_already_read_is_refused() {
+        let d = dir_with(&[("authz.rego", POLICY), ("lib/teams.json", "{}")]);
+        std::os::unix::fs::symlink("lib", d.path().join("more")).unwrap();
+        let err = Policy::load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("more: the same folder as") && err.contains("lib;"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn folders_nested_too_deep_are_refused() {
+        let deep = vec!["d"; MAX_DEPTH].join("/");
+        let d = dir_with(&[("authz.rego", POLICY), (&format!("{deep}/ok.json"), "{}")]);
+        assert!(PolicySources::read(d.path()).is_ok());
+        let d = dir_with(&[("authz.rego", POLICY), (&format!("{deep}/d/x.json"), "{}")]);
+        let err = PolicySources::read(d.path()).unwrap_err().to_string();
+        assert!(err.contains("more than 32 folder levels below"), "{err}");
+    }
+
+    #[test]
+    fn configmap_style_symlinks_are_followed_and_a_dangling_one_is_an_error() {
+        let d = dir_with(&[("..2026_01_01/waguard/authz.rego", POLICY)]);
+        std::os::unix::fs::symlink("..2026_01_01", d.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/waguard", d.path().join("waguard")).unwrap();
+        let sources = PolicySources::read(d.path()).unwrap();
+        assert_eq!(sources.modules.len(), 1);
+        assert_eq!(sources.modules[0].relative, "waguard/authz.rego");
+        // A link to a missing file might hide a deny rule: refuse rather than skip it.
+        std::os::unix::fs::symlink("..data/gone.rego", d.path().join("gone.rego")).unwrap();
+        let err = PolicySources::read(d.path()).unwrap_err().to_string();
+        assert!(err.contains("gone.rego: cannot read"), "{err}");
+    }
+
+    #[test]
+    fn a_read_tells_when_the_files_last_changed() {
+        let d = dir_with(&[("authz.rego", POLICY)]);
+        let (_, changed) = PolicySources::read_once(d.path()).unwrap();
+        let age = SystemTime::now().duration_since(changed.unwrap()).unwrap();
+        assert!(age < std::time::Duration::from_secs(5), "{age:?}");
     }
 
     #[test]
