@@ -35,6 +35,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub organizations: OrganizationsConfig,
     pub limits: crate::limits::LimitsConfig,
+    pub identity: crate::identity::IdentityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +225,8 @@ struct RawConfig {
     organizations: OrganizationsConfig,
     #[serde(default)]
     limits: crate::limits::LimitsConfig,
+    #[serde(default)]
+    identity: crate::identity::IdentityConfig,
 }
 
 fn default_upstream() -> UpstreamConfig {
@@ -477,6 +480,36 @@ impl Config {
                 message: format!("key `{key}`: {message}"),
             });
         }
+        let mut identity = raw.identity;
+        identity.key_files = identity.key_files.iter().map(|p| resolve(p)).collect();
+        if let Some(endpoint) = &identity.sts_endpoint {
+            check_endpoint(endpoint).map_err(|m| invalid("identity.sts_endpoint", m))?;
+        }
+        if identity.session_duration < crate::identity::MIN_SESSION
+            || identity.session_duration > crate::identity::MAX_SESSION
+        {
+            return Err(invalid(
+                "identity.session_duration",
+                "must be between 60 and 43200 seconds".into(),
+            ));
+        }
+        if identity.enabled {
+            match &identity.server_id {
+                Some(id) if !id.is_empty() && id.len() <= 256 && id.bytes().all(|b| b.is_ascii_graphic()) => {}
+                _ => {
+                    return Err(invalid(
+                        "identity.server_id",
+                        "required when identity is enabled: what callers sign into the x-waguard-server-id header, e.g. the gateway's host name (visible ASCII, at most 256 characters)".into(),
+                    ));
+                }
+            }
+            if identity.key_files.is_empty() {
+                return Err(invalid(
+                    "identity.key_files",
+                    "required when identity is enabled: files of at least 32 random bytes (head -c 32 /dev/urandom); the first signs, all verify".into(),
+                ));
+            }
+        }
         Ok(Config {
             file: path.to_path_buf(),
             server,
@@ -486,6 +519,7 @@ impl Config {
             audit,
             organizations,
             limits,
+            identity,
         })
     }
 }

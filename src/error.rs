@@ -16,9 +16,13 @@ pub enum GatewayError {
     /// The Authorization header is present but not a well-formed SigV4 header.
     #[error("{0}")]
     IncompleteSignature(String),
-    /// The access key id is not in the callers file.
+    /// The access key id is not in the callers file, or its session token is not one this
+    /// gateway issued.
     #[error("The security token included in the request is invalid.")]
     UnknownAccessKey,
+    /// A session token this gateway issued, expired.
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
     /// Signature mismatch, stale or future date, wrong scope, wrong payload hash.
     #[error("{0}")]
     InvalidSignature(String),
@@ -64,6 +68,7 @@ impl GatewayError {
             GatewayError::MissingAuthentication => "MissingAuthenticationTokenException",
             GatewayError::IncompleteSignature(_) => "IncompleteSignatureException",
             GatewayError::UnknownAccessKey => "UnrecognizedClientException",
+            GatewayError::ExpiredToken => "ExpiredTokenException",
             GatewayError::InvalidSignature(_) => "InvalidSignatureException",
             GatewayError::Validation(_) => "ValidationException",
             GatewayError::UnknownOperation(_) => "UnknownOperationException",
@@ -84,6 +89,7 @@ impl GatewayError {
             GatewayError::MissingAuthentication
             | GatewayError::IncompleteSignature(_)
             | GatewayError::UnknownAccessKey
+            | GatewayError::ExpiredToken
             | GatewayError::InvalidSignature(_)
             | GatewayError::AccessDenied(_) => StatusCode::FORBIDDEN,
             // AWS answers throttling with 400 (restJson1); SDKs retry it with backoff.
@@ -106,6 +112,7 @@ impl GatewayError {
             GatewayError::MissingAuthentication
             | GatewayError::IncompleteSignature(_)
             | GatewayError::UnknownAccessKey
+            | GatewayError::ExpiredToken
             | GatewayError::InvalidSignature(_) => "unauthenticated",
             GatewayError::Validation(_)
             | GatewayError::UnknownOperation(_)

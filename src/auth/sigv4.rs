@@ -342,6 +342,29 @@ pub fn check_headers<'a>(
     })
 }
 
+/// The parts of a SigV4 `Authorization` header (for checking a request signed for someone
+/// else, such as the GetCallerIdentity request of a credential exchange).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub access_key_id: String,
+    pub date: String,
+    pub region: String,
+    pub service: String,
+    pub signed_headers: Vec<String>,
+}
+
+/// Parses a SigV4 `Authorization` header value.
+pub fn authorization_scope(value: &str) -> Result<Scope, GatewayError> {
+    let a = parse_authorization(value)?;
+    Ok(Scope {
+        access_key_id: a.access_key_id.to_string(),
+        date: a.date.to_string(),
+        region: a.region.to_string(),
+        service: a.service.to_string(),
+        signed_headers: a.signed_headers.iter().map(|h| h.to_string()).collect(),
+    })
+}
+
 /// The access key id named in the Authorization header, if it parses (for audit of failures).
 pub fn claimed_access_key_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
