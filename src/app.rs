@@ -18,6 +18,7 @@ use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::auth::{Callers, CallersError};
 use crate::config::Config;
 use crate::gateway::{Gateway, Refusals, Settings};
+use crate::identity::{Identity, IdentitySetupError};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::organization::{OrganizationMetrics, OrganizationView};
@@ -40,6 +41,8 @@ pub enum StartError {
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Identity(#[from] IdentitySetupError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -154,6 +157,11 @@ pub async fn start(
         None
     };
     let upstream = Upstream::new(&config.upstream, credentials)?;
+    let identity = if config.identity.enabled {
+        Some(Arc::new(Identity::load(&config.identity)?))
+    } else {
+        None
+    };
     let upstream_timeout = upstream.timeout();
     let certificate = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key)) => Some(Arc::new(TlsCertificate::load(cert, key)?)),
@@ -187,6 +195,7 @@ pub async fn start(
         abandoning: AtomicBool::new(false),
         organization: organization.as_ref().map(|(view, _)| view.clone()),
         limiter: Limiter::new(&config.limits),
+        identity,
         refusals: Refusals::default(),
     });
     let reloader = Arc::new(Reloader::new(

@@ -23,6 +23,7 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::auth::{self, Authenticated, Callers};
 use crate::config::{AuditFailure, PolicyConfig, PolicyMode};
 use crate::error::GatewayError;
+use crate::identity::{self, EXCHANGE_PATH, Identity};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::operation::{self, Access, Routed};
@@ -70,6 +71,8 @@ pub struct Gateway {
     pub organization: Option<Arc<OrganizationView>>,
     /// `[limits]`.
     pub limiter: Limiter,
+    /// `[identity]`: the credential exchange and the sessions it issues.
+    pub identity: Option<Arc<Identity>>,
     /// Failed authentications and throttled requests since the last summary record.
     pub refusals: Refusals,
 }
@@ -216,6 +219,18 @@ impl Gateway {
         req: Request<hyper::body::Incoming>,
         client_gone: &CancellationToken,
     ) -> Result<Response<Body>, GatewayError> {
+        if req.uri().path() == EXCHANGE_PATH {
+            ctx.operation = "CredentialExchange";
+            return tokio::select! {
+                biased;
+                () = client_gone.cancelled() => {
+                    ctx.decision = "cancelled";
+                    self.metrics.cancelled.inc();
+                    Err(GatewayError::Validation("the client closed the request".into()))
+                }
+                answer = self.exchange(ctx, req) => answer,
+            };
+        }
         let decided = tokio::select! {
             biased;
             () = client_gone.cancelled() => None,
@@ -241,10 +256,23 @@ impl Gateway {
     ) -> Result<Approved, GatewayError> {
         let (parts, body) = req.into_parts();
         let callers = self.callers.load_full();
-        // Refused on the headers alone when possible, before any of the body is read.
-        let claimed =
-            auth::sigv4::check_headers(&parts, &callers, SystemTime::now(), None, auth::SERVICE)
-                .map_err(|e| self.auth_failed(ctx, &parts, e))?;
+        let now = SystemTime::now();
+        // Refused on the headers alone when possible, before any of the body is read. Long-term
+        // keys come from the callers file; session credentials (with a session token) are the
+        // gateway's own, issued by the credential exchange.
+        let claimed = auth::sigv4::check_headers_with(&parts, now, auth::SERVICE, |key, token| {
+            match (token, &self.identity) {
+                (None, _) => callers
+                    .get(key)
+                    .cloned()
+                    .ok_or(GatewayError::UnknownAccessKey),
+                (Some(token), Some(identity)) => {
+                    identity.sessions.caller(key, token, now).map(Arc::new)
+                }
+                (Some(_), None) => Err(GatewayError::UnknownAccessKey),
+            }
+        })
+        .map_err(|e| self.auth_failed(ctx, &parts, e))?;
         let body = self.read_body(&parts, body).await?;
         let auth = claimed
             .verify_body(&parts, &body)
@@ -476,7 +504,17 @@ impl Gateway {
         parts: &Parts,
         body: hyper::body::Incoming,
     ) -> Result<Bytes, GatewayError> {
-        let max = self.settings.max_body_bytes;
+        self.read_body_up_to(parts, body, self.settings.max_body_bytes)
+            .await
+    }
+
+    /// Reads the whole body, refusing more than `max` bytes.
+    async fn read_body_up_to(
+        &self,
+        parts: &Parts,
+        body: hyper::body::Incoming,
+        max: usize,
+    ) -> Result<Bytes, GatewayError> {
         let too_large =
             || GatewayError::PayloadTooLarge(format!("the request body exceeds {max} bytes"));
         if let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH) {
@@ -536,6 +574,133 @@ impl Gateway {
         Ok((routed, validated))
     }
 
+    /// `POST /_waguard/v1/credentials`: trades a signed GetCallerIdentity for gateway session
+    /// credentials. The request is checked (see `identity::exchange`), sent to STS, and the ARN
+    /// STS answers with is mapped to a team by the `[[identities]]` rules. The issuance is
+    /// recorded durably before the credentials are handed out.
+    async fn exchange(
+        &self,
+        ctx: &mut RequestContext,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let Some(id) = &self.identity else {
+            return Err(GatewayError::UnknownOperation(
+                "the credential exchange is not enabled on this gateway ([identity])".into(),
+            ));
+        };
+        if parts.method != http::Method::POST {
+            return Err(GatewayError::UnknownOperation(format!(
+                "{EXCHANGE_PATH} takes POST"
+            )));
+        }
+        let refused = |e: GatewayError, principal: Option<&str>, result: &str| {
+            self.metrics
+                .credential_exchanges
+                .with_label_values(&[result])
+                .inc();
+            self.refused_unauthenticated(ctx, &parts, e, principal)
+        };
+        let document = self
+            .read_body_up_to(&parts, body, identity::exchange::MAX_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| refused(e, None, "invalid"))?;
+        let now = SystemTime::now();
+        let sts_request = id
+            .rules
+            .parse(&document, now)
+            .map_err(|e| refused(e, None, "invalid"))?;
+        let aws_access_key_id = sts_request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| auth::sigv4::authorization_scope(v).ok())
+            .map(|s| s.access_key_id)
+            .unwrap_or_default();
+        let answer = {
+            let _turn = id
+                .sts_calls
+                .acquire()
+                .await
+                .map_err(|_| GatewayError::Internal("the STS call limiter is closed".into()))?;
+            self.upstream
+                .send_to_sts(
+                    sts_request,
+                    identity::STS_TIMEOUT,
+                    identity::exchange::MAX_STS_ANSWER_BYTES,
+                )
+                .await
+                .inspect_err(|_| {
+                    self.metrics
+                        .credential_exchanges
+                        .with_label_values(&["sts_unavailable"])
+                        .inc();
+                })?
+        };
+        let arn = identity::exchange::caller_arn(answer.0, &answer.1)
+            .map_err(|e| refused(e, None, "refused_by_sts"))?;
+        let callers = self.callers.load_full();
+        let Some(rule) = callers.identity(&arn) else {
+            let e = GatewayError::AccessDenied(format!(
+                "no [[identities]] rule of this gateway maps {arn} to a team"
+            ));
+            return Err(refused(e, Some(&arn), "no_rule"));
+        };
+        let issued = id.sessions.issue(&arn, &rule.team, &rule.attributes, now)?;
+        let expiration = time::OffsetDateTime::from(issued.expires)
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| GatewayError::Internal(format!("formatting the expiry: {e}")))?;
+        let record = AuditRecord::CredentialExchange(record::CredentialExchange {
+            request_id: ctx.id.clone(),
+            time: record::now(),
+            source_ip: ctx.peer.ip().to_string(),
+            principal: arn.clone(),
+            team: rule.team.clone(),
+            access_key_id: issued.access_key_id.clone(),
+            aws_access_key_id,
+            expiration: expiration.clone(),
+        });
+        // Credentials leave only once their issuance is on disk (unless fail-open).
+        if let Err(e) = self.audit.submit(record).durable().await {
+            match self.settings.audit_on_failure {
+                AuditFailure::FailClosed => {
+                    return Err(GatewayError::AuditUnavailable(format!(
+                        "no credentials were issued because the record could not be written: {e}"
+                    )));
+                }
+                AuditFailure::FailOpen => {
+                    tracing::error!(request_id = %ctx.id, error = %e, "issuing credentials without an audit record (audit.on_failure = \"fail-open\")");
+                }
+            }
+        }
+        self.metrics
+            .credential_exchanges
+            .with_label_values(&["issued"])
+            .inc();
+        ctx.decision = "allow";
+        tracing::info!(request_id = %ctx.id, principal = %arn, team = %rule.team, access_key_id = %issued.access_key_id, expiration = %expiration, "credentials issued");
+        let body = serde_json::json!({
+            "Version": 1,
+            "AccessKeyId": issued.access_key_id,
+            "SecretAccessKey": issued.secret_access_key.expose(),
+            "SessionToken": issued.session_token,
+            "Expiration": expiration,
+        });
+        let mut resp = Response::new(full(body.to_string()));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&ctx.id) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+        Ok(resp)
+    }
+
     /// `[limits]`, right after authentication: an empty bucket refuses the request before its
     /// body is parsed or policy is asked. Counted, and summarised in the audit log.
     fn throttle(&self, ctx: &mut RequestContext, auth: &Authenticated) -> Result<(), GatewayError> {
@@ -572,6 +737,18 @@ impl Gateway {
     /// A request that failed authentication is counted, not recorded on its own: anyone
     /// can send those at any rate (see `audit::summary`).
     fn auth_failed(&self, ctx: &RequestContext, parts: &Parts, e: GatewayError) -> GatewayError {
+        self.refused_unauthenticated(ctx, parts, e, None)
+    }
+
+    /// Counts a refusal of a caller the gateway could not authenticate (or, for a credential
+    /// exchange, could not map to a team: `principal` is the ARN STS vouched for).
+    fn refused_unauthenticated(
+        &self,
+        ctx: &RequestContext,
+        parts: &Parts,
+        e: GatewayError,
+        principal: Option<&str>,
+    ) -> GatewayError {
         self.metrics
             .auth_failures
             .with_label_values(&[e.code()])
@@ -583,6 +760,7 @@ impl Gateway {
                 source_ip: ctx.peer.ip(),
                 access_key_id,
                 error: e.code(),
+                principal: principal.map(|p| summary::truncate(p, summary::SAMPLE_PATH_BYTES)),
             },
             || parts.uri.path().to_string(),
         );

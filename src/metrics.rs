@@ -45,6 +45,7 @@ pub struct Metrics {
     pub cancelled: IntCounter,
     pub connections_open: IntGauge,
     pub connections_idle_closed: IntCounter,
+    pub credential_exchanges: IntCounterVec,
 }
 
 impl Metrics {
@@ -176,6 +177,13 @@ impl Metrics {
             "waguard_connections_idle_closed_total",
             "Client connections closed after server.idle_timeout without a request",
         )?;
+        let credential_exchanges = IntCounterVec::new(
+            Opts::new(
+                "waguard_credential_exchanges_total",
+                "Credential exchanges by result: issued, invalid, refused_by_sts, no_rule, sts_unavailable",
+            ),
+            &["result"],
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("waguard_build_info", "Build information (value 1)"),
             &["version"],
@@ -206,6 +214,7 @@ impl Metrics {
         registry.register(Box::new(cancelled.clone()))?;
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_idle_closed.clone()))?;
+        registry.register(Box::new(credential_exchanges.clone()))?;
         registry.register(Box::new(build_info))?;
         shed.with_label_values(&["in_flight"]);
         for result in ["success", "error"] {
@@ -237,6 +246,7 @@ impl Metrics {
             cancelled,
             connections_open,
             connections_idle_closed,
+            credential_exchanges,
         })
     }
 

@@ -27,9 +27,8 @@ use crate::error::GatewayError;
 
 /// Request headers passed on to AWS. Everything else the caller sent is dropped: the caller's
 /// signature, date and token, hop-by-hop headers, and anything AWS might act on that the
-/// gateway did not decide on.
+/// gateway did not decide on. `Content-Type` is passed on separately: exactly one value.
 const FORWARDED_HEADERS: &[&str] = &[
-    "content-type",
     "accept",
     "user-agent",
     "x-amz-user-agent",
@@ -38,7 +37,8 @@ const FORWARDED_HEADERS: &[&str] = &[
     "x-amzn-trace-id",
 ];
 
-/// Response headers never passed back (hop-by-hop, RFC 9110 section 7.6.1).
+/// Response headers never passed back (hop-by-hop, RFC 9110 section 7.6.1), besides those
+/// the response's own `Connection` header names.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -251,6 +251,17 @@ impl Upstream {
                 headers.append(HeaderName::from_static(name), v.clone());
             }
         }
+        // The one Content-Type validation accepted (it refuses a request with two), never a
+        // second one AWS could read instead.
+        let mut content_types = out.headers.get_all(http::header::CONTENT_TYPE).iter();
+        if let Some(content_type) = content_types.next() {
+            if content_types.next().is_some() {
+                return Err(GatewayError::Validation(
+                    "the request has more than one Content-Type header".into(),
+                ));
+            }
+            headers.insert(http::header::CONTENT_TYPE, content_type.clone());
+        }
         headers.insert(
             http::header::HOST,
             HeaderValue::from_str(&authority).map_err(|e| GatewayError::Internal(e.to_string()))?,
@@ -289,9 +300,7 @@ impl Upstream {
                 error_chain(&e)
             ))),
             Ok(Ok(mut resp)) => {
-                for h in HOP_BY_HOP {
-                    resp.headers_mut().remove(*h);
-                }
+                strip_hop_by_hop(resp.headers_mut());
                 Ok(resp)
             }
         }
@@ -299,6 +308,23 @@ impl Upstream {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+}
+
+/// Removes a response's hop-by-hop headers: the fixed ones and every header its `Connection`
+/// header names (RFC 9110 section 7.6.1), which concern only the link to AWS, not the caller.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
     }
 }
 
@@ -375,6 +401,48 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+impl Upstream {
+    /// Sends a credential exchange's signed GetCallerIdentity to STS with the same pooled
+    /// client (and trust roots) as forwarded requests, and reads the answer, at most `max`
+    /// bytes, within `timeout`. The request was checked to go to an STS endpoint only.
+    pub async fn send_to_sts(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<(http::StatusCode, Bytes), GatewayError> {
+        use http_body_util::{BodyExt, Limited};
+        let host = request.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+        let exchange = async {
+            let resp = self.client.request(request).await.map_err(|e| {
+                GatewayError::UpstreamUnavailable(format!(
+                    "STS at {host} could not be reached: {}",
+                    error_chain(&e)
+                ))
+            })?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), max)
+                .collect()
+                .await
+                .map_err(|e| {
+                    GatewayError::UpstreamUnavailable(format!(
+                        "reading STS's answer from {host} failed: {e}"
+                    ))
+                })?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(GatewayError::UpstreamTimeout(format!(
+                    "STS at {host} did not answer within {}s",
+                    timeout.as_secs_f64()
+                )))
+            })
+    }
 }
 
 #[cfg(test)]
@@ -486,6 +554,27 @@ mod tests {
     }
 
     #[test]
+    fn headers_named_in_connection_are_not_relayed() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "X-Secret-Hop , keep-alive"),
+            ("connection", "x-other-hop"),
+            ("x-secret-hop", "1"),
+            ("x-other-hop", "2"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("x-amzn-requestid", "r-1"),
+            ("content-type", "application/json"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "x-amzn-requestid"]);
+    }
+
+    #[test]
     fn default_endpoint_follows_the_callers_region() {
         crate::server::install_crypto_provider();
         let config: crate::config::UpstreamConfig = toml::from_str("").unwrap();
@@ -497,3 +586,4 @@ mod tests {
         );
     }
 }
+

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use regex::Regex;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -146,6 +146,8 @@ pub struct Validated {
     pub client_request_token: Option<String>,
     /// The ARN or id of the resource acted on, from the path.
     pub resource: Option<String>,
+    /// The request's one Content-Type, as validated; the only one that may be forwarded.
+    pub content_type: Option<HeaderValue>,
 }
 
 fn invalid(msg: impl Into<String>) -> GatewayError {
@@ -168,7 +170,46 @@ pub fn check_headers(headers: &HeaderMap) -> Result<(), GatewayError> {
             "Content-Encoding is not accepted; send the body uncompressed",
         ));
     }
+    content_type(headers)?;
     Ok(())
+}
+
+/// The request's Content-Type, if it has one: exactly one header, `application/json` with at
+/// most a `charset=utf-8` parameter. The body is read as UTF-8 JSON; any other charset, or a
+/// parameter the gateway does not know, could make AWS read the same bytes differently, and
+/// with two headers the gateway and AWS could each read another one.
+pub fn content_type(headers: &HeaderMap) -> Result<Option<&HeaderValue>, GatewayError> {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid("the request has more than one Content-Type header"));
+    }
+    let refuse = || {
+        invalid(
+            "Content-Type must be application/json, optionally with charset=utf-8 and no other parameter",
+        )
+    };
+    let text = value.to_str().map_err(|_| refuse())?;
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim_matches([' ', '\t']);
+    // restJson1 clients send application/json; other JSON media types
+    // (application/x-amz-json-1.1 is the awsJson protocol's) are not this API's.
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(refuse());
+    }
+    if let Some(param) = parts.next() {
+        // RFC 9110 section 5.6.6: no whitespace around '='; a quoted value is refused too.
+        let param = param.trim_matches([' ', '\t']);
+        if !param.eq_ignore_ascii_case("charset=utf-8") {
+            return Err(refuse());
+        }
+    }
+    if parts.next().is_some() {
+        return Err(refuse());
+    }
+    Ok(Some(value))
 }
 
 /// Validates body and parameters of a routed request.
@@ -179,6 +220,7 @@ pub fn validate(
     body: &[u8],
 ) -> Result<Validated, GatewayError> {
     check_headers(headers)?;
+    let content_type = content_type(headers)?.cloned();
     let spec = routed.spec;
     let body = if spec.body.is_empty() {
         if !body.is_empty() {
@@ -188,7 +230,11 @@ pub fn validate(
     } else if *method == http::Method::GET {
         return Err(invalid("a GET request must not have a body"));
     } else {
-        check_content_type(headers, body)?;
+        if !body.is_empty() && content_type.is_none() {
+            return Err(invalid(
+                "the request body must be sent as Content-Type: application/json",
+            ));
+        }
         let value = if body.is_empty() {
             Value::Object(Map::new())
         } else {
@@ -216,10 +262,8 @@ pub fn validate(
             .and_then(|l| routed.label(l))
             .map(str::to_string),
         body,
+        content_type,
     };
-    for (label, value) in &routed.labels {
-        check_label(label, value)?;
-    }
     if let Some(token) = string_member(&v.body, "ClientRequestToken")?
         .or_else(|| query_one(&routed.query, "ClientRequestToken"))
     {
@@ -275,54 +319,6 @@ fn permission_type(body: &Value) -> Result<String, GatewayError> {
         return Err(invalid("PermissionType must be READONLY or CONTRIBUTOR"));
     }
     Ok(p.to_string())
-}
-
-fn check_content_type(headers: &HeaderMap, body: &[u8]) -> Result<(), GatewayError> {
-    if body.is_empty() {
-        return Ok(());
-    }
-    let ct = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/json" {
-        return Err(invalid(
-            "the request body must be sent as Content-Type: application/json",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks path labels against the model's patterns, so policy sees only well-formed ids.
-fn check_label(label: &str, value: &str) -> Result<(), GatewayError> {
-    // Patterns from the service model (botocore wellarchitected/2020-03-31).
-    static TEMPLATE_ARN: Pattern = pattern!(
-        r"arn:aws(-us-gov|-iso(-[a-z])?|-cn)?:wellarchitected:[a-z]{2}(-gov|-iso([a-z])?)?-[a-z]+-\d:\d{12}:(review-template)/[a-f0-9]{32}"
-    );
-    static PROFILE_ARN: Pattern = pattern!(
-        r"arn:aws[-a-z]*:wellarchitected:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:profile/[a-z0-9]+"
-    );
-    static HEX32: Pattern = pattern!("[0-9a-f]{32}");
-    let ok = match label {
-        "TemplateArn" => (50..=250).contains(&value.len()) && TEMPLATE_ARN.is_match(value),
-        "ProfileArn" => value.len() <= 2084 && PROFILE_ARN.is_match(value),
-        "WorkloadId" | "ShareId" | "ShareInvitationId" => HEX32.is_match(value),
-        "LensAlias" => (1..=128).contains(&value.chars().count()),
-        _ => !value.is_empty() && value.len() <= 2048,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "{label} {value:?} does not satisfy the service model's constraints"
-        )))
-    }
 }
 
 fn query_one<'a>(query: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
@@ -549,17 +545,71 @@ mod tests {
 
     #[test]
     fn template_arn_follows_the_model() {
+        // Labels are checked against the model when the request is routed.
         let bad = "arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Aworkload%2F0123456789abcdef0123456789abcdef";
-        let r = route("POST", &format!("/templates/shares/{bad}"), None).unwrap();
-        assert!(
-            validate(
-                &r,
-                &http::Method::POST,
-                &json_headers(),
-                br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t"}"#
-            )
-            .is_err()
-        );
+        assert!(matches!(
+            route("POST", &format!("/templates/shares/{bad}"), None),
+            Err(GatewayError::Validation(_))
+        ));
+    }
+
+    fn with_content_types(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(http::header::CONTENT_TYPE, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn content_type_is_json_with_at_most_a_utf8_charset() {
+        let r = route("POST", &format!("/templates/shares/{ARN}"), None).unwrap();
+        let body = br#"{"SharedWith":"ou-ab12-11111111","ClientRequestToken":"t"}"#;
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json ;  Charset=Utf-8",
+        ] {
+            let v = validate(&r, &http::Method::POST, &with_content_types(&[ok]), body)
+                .unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+            assert_eq!(v.content_type.unwrap(), ok);
+        }
+        for bad in [
+            "application/json; charset=utf-7",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=\"utf-8\"",
+            "application/json; charset = utf-8",
+            "application/json; charset=utf-8; charset=utf-7",
+            "application/json; charset=utf-8;",
+            "application/json; boundary=x",
+            "application/json;",
+            "application/json, text/plain",
+            "application/x-amz-json-1.1",
+            "application/jsonx",
+            "text/json",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    validate(&r, &http::Method::POST, &with_content_types(&[bad]), body),
+                    Err(GatewayError::Validation(_))
+                ),
+                "{bad}"
+            );
+        }
+        // Two headers: the gateway and AWS could each read another one.
+        let two = with_content_types(&["application/json", "application/json; charset=utf-7"]);
+        assert!(validate(&r, &http::Method::POST, &two, body).is_err());
+        let same = with_content_types(&["application/json", "application/json"]);
+        assert!(validate(&r, &http::Method::POST, &same, body).is_err());
+        // Also on a request without a body.
+        let get = route("GET", &format!("/templates/shares/{ARN}"), None).unwrap();
+        let utf7 = with_content_types(&["application/json; charset=utf-7"]);
+        assert!(validate(&get, &http::Method::GET, &utf7, b"").is_err());
+        // A body needs a Content-Type.
+        assert!(validate(&r, &http::Method::POST, &HeaderMap::new(), body).is_err());
     }
 
     #[test]

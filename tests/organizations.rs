@@ -261,42 +261,17 @@ async fn the_simulated_organizations_refuses_requests_not_signed_by_the_service(
 #[path = "common/python.rs"]
 mod python;
 
-/// `moto_server` (an AWS Organizations written by someone else) on a free port.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
+#[path = "common/moto.rs"]
+mod moto;
+use moto::Moto;
+
+/// moto's Organizations with a new organization (its management account only).
+trait MotoOrganizations {
+    async fn with_organization() -> (Moto, aws_sdk_organizations::Client);
+    fn client(&self) -> aws_sdk_organizations::Client;
 }
 
-impl Moto {
-    async fn start() -> Moto {
-        let env = tokio::task::spawn_blocking(python::env).await.unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut moto = Moto {
-            child: std::process::Command::new(env.bin("moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = moto.child.kill();
-        panic!("moto_server did not start");
-    }
-
+impl MotoOrganizations for Moto {
     /// moto with a new organization (its management account only), and a client for it.
     async fn with_organization() -> (Moto, aws_sdk_organizations::Client) {
         let moto = Moto::start().await;
@@ -323,13 +298,6 @@ impl Moto {
             .endpoint_url(&self.endpoint)
             .build();
         aws_sdk_organizations::Client::from_conf(config)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -24,6 +24,8 @@ pub enum AuditRecord {
     AuthFailures(RefusalSummary<AuthFailureCount>),
     /// Authenticated requests refused by `[limits]` during one interval, counted.
     Throttled(RefusalSummary<ThrottledCount>),
+    /// Gateway credentials were issued for an AWS identity STS vouched for.
+    CredentialExchange(CredentialExchange),
     /// What was decided for an authenticated request.
     Decision(Decision),
     /// What happened to a request whose decision was to forward it.
@@ -46,6 +48,7 @@ impl AuditRecord {
         match self {
             AuditRecord::AuthFailures(_) => "auth_failures",
             AuditRecord::Throttled(_) => "throttled",
+            AuditRecord::CredentialExchange(_) => "credential_exchange",
             AuditRecord::Decision(_) => "decision",
             AuditRecord::Outcome(_) => "outcome",
             AuditRecord::Checkpoint(_) => "checkpoint",
@@ -110,11 +113,30 @@ pub struct AuthFailureCount {
     pub access_key_id: Option<String>,
     /// The AWS error code the caller got.
     pub error: String,
+    /// For a refused credential exchange: the ARN STS vouched for (it matched no
+    /// `[[identities]]` rule); otherwise `null`.
+    pub principal: Option<String>,
     pub count: u64,
     pub first_seen: String,
     pub last_seen: String,
     /// The path of the first such request, truncated to 256 bytes.
     pub sample_path: String,
+}
+
+/// Short-lived gateway credentials issued for an AWS identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialExchange {
+    pub request_id: String,
+    pub time: String,
+    pub source_ip: String,
+    /// The ARN STS answered with: the principal of every request made with the credentials.
+    pub principal: String,
+    pub team: String,
+    /// The issued access key id (never the secret or the session token).
+    pub access_key_id: String,
+    /// The AWS access key id that signed the GetCallerIdentity request.
+    pub aws_access_key_id: String,
+    pub expiration: String,
 }
 
 /// Throttled requests of one caller for one operation.
@@ -289,6 +311,7 @@ mod tests {
             AuditRecord::AuditRecovery(_) => 6,
             AuditRecord::AuditRetention(_) => 7,
             AuditRecord::Throttled(_) => 8,
+            AuditRecord::CredentialExchange(_) => 9,
         }
     }
 
@@ -305,6 +328,7 @@ mod tests {
                         source_ip: "10.0.0.7".into(),
                         access_key_id: None,
                         error: "MissingAuthenticationTokenException".into(),
+                        principal: None,
                         count: 4,
                         first_seen: now(),
                         last_seen: now(),
@@ -313,7 +337,8 @@ mod tests {
                     AuthFailureCount {
                         source_ip: "10.0.0.8".into(),
                         access_key_id: Some("AKWGPAYMENTS0000001".into()),
-                        error: "InvalidSignatureException".into(),
+                        error: "AccessDeniedException".into(),
+                        principal: Some("arn:aws:sts::123456789012:assumed-role/Dev/x".into()),
                         count: 1,
                         first_seen: now(),
                         last_seen: now(),
@@ -405,6 +430,16 @@ mod tests {
                     first_seen: now(),
                     last_seen: now(),
                 }],
+            }),
+            AuditRecord::CredentialExchange(CredentialExchange {
+                request_id: "r9".into(),
+                time: now(),
+                source_ip: "10.0.0.9".into(),
+                principal: "arn:aws:sts::123456789012:assumed-role/Dev/alice@example.com".into(),
+                team: "payments".into(),
+                access_key_id: "ASIAABCDEFGHIJKLMNOP".into(),
+                aws_access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
+                expiration: now(),
             }),
         ]
     }

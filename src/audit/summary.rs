@@ -58,6 +58,8 @@ pub struct AuthFailureKey {
     pub source_ip: std::net::IpAddr,
     pub access_key_id: Option<String>,
     pub error: &'static str,
+    /// A refused credential exchange's ARN.
+    pub principal: Option<String>,
 }
 
 /// Who was throttled, for what, by which bucket.
@@ -146,6 +148,7 @@ impl Tally<AuthFailureKey> {
             source_ip: k.source_ip.to_string(),
             access_key_id: k.access_key_id,
             error: k.error.to_string(),
+            principal: k.principal,
             count: c.count,
             first_seen: rfc3339(c.first_seen),
             last_seen: rfc3339(c.last_seen),
@@ -178,6 +181,7 @@ mod tests {
             source_ip: std::net::IpAddr::from([10, 0, 0, ip]),
             access_key_id: key.map(str::to_string),
             error: "MissingAuthenticationTokenException",
+            principal: None,
         }
     }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Deserialize;
+
+use crate::identity::IdentityRule;
 use sha2::{Digest, Sha256};
 
 use crate::settle;
@@ -58,6 +60,12 @@ pub enum CallersError {
         key: &'static str,
         message: String,
     },
+    #[error("{file}: key `identities[{index}].arn`: {message}")]
+    InvalidIdentity {
+        file: PathBuf,
+        index: usize,
+        message: String,
+    },
     #[error(
         "{file}: the file kept changing while being read; not loading what may be a half-written callers file"
     )]
@@ -69,12 +77,16 @@ pub enum CallersError {
 struct CallersFile {
     #[serde(default)]
     callers: Vec<Caller>,
+    /// AWS identities that may exchange a signed GetCallerIdentity for gateway credentials.
+    #[serde(default)]
+    identities: Vec<IdentityRule>,
 }
 
-/// All callers, by access key id.
+/// All callers, by access key id, and the `[[identities]]` rules.
 #[derive(Debug, Default)]
 pub struct Callers {
     by_key: HashMap<String, Arc<Caller>>,
+    identities: Vec<IdentityRule>,
     /// [`Callers::digest_of`] the text they were parsed from (empty if not from a file).
     digest: String,
 }
@@ -118,6 +130,16 @@ impl Callers {
             message: redacted_parse_error(text, &e),
         })?;
         let mut callers = Self::from_callers(path, file.callers)?;
+        for (index, rule) in file.identities.iter().enumerate() {
+            if let Some(message) = rule.problem() {
+                return Err(CallersError::InvalidIdentity {
+                    file: path.to_path_buf(),
+                    index,
+                    message,
+                });
+            }
+        }
+        callers.identities = file.identities;
         callers.digest = Self::digest_of(text);
         Ok(callers)
     }
@@ -176,12 +198,23 @@ impl Callers {
         }
         Ok(Callers {
             by_key,
+            identities: Vec::new(),
             digest: String::new(),
         })
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<&Arc<Caller>> {
         self.by_key.get(access_key_id)
+    }
+
+    /// The first `[[identities]]` rule matching an ARN STS answered with.
+    pub fn identity(&self, arn: &str) -> Option<&IdentityRule> {
+        crate::identity::rules::find(&self.identities, arn)
+    }
+
+    /// How many `[[identities]]` rules there are.
+    pub fn identity_rules(&self) -> usize {
+        self.identities.len()
     }
 
     pub fn len(&self) -> usize {

@@ -236,13 +236,38 @@ impl Claimed<'_> {
     }
 }
 
-/// The header half of SigV4 verification (see [`Claimed`]).
+/// The header half of SigV4 verification (see [`Claimed`]) for long-term keys from `callers`;
+/// `session_token`, when given, must be sent, signed and equal (the simulator's service
+/// credentials); without it any session token is refused.
 pub fn check_headers<'a>(
     parts: &'a Parts,
     callers: &Callers,
     now: SystemTime,
     session_token: Option<&str>,
     service: &str,
+) -> Result<Claimed<'a>, GatewayError> {
+    check_headers_with(parts, now, service, |access_key_id, sent| {
+        match (session_token, sent) {
+            (None, None) => {}
+            (Some(expected), Some(sent))
+                if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) => {}
+            _ => return Err(GatewayError::UnknownAccessKey),
+        }
+        callers
+            .get(access_key_id)
+            .cloned()
+            .ok_or(GatewayError::UnknownAccessKey)
+    })
+}
+
+/// The header half of SigV4 verification, with `resolve` naming the caller (and so the
+/// secret) for the access key id and the session token sent (`x-amz-security-token`, which
+/// must then be signed like every `x-amz-*` header).
+pub fn check_headers_with<'a>(
+    parts: &'a Parts,
+    now: SystemTime,
+    service: &str,
+    resolve: impl FnOnce(&str, Option<&str>) -> Result<Arc<Caller>, GatewayError>,
 ) -> Result<Claimed<'a>, GatewayError> {
     let headers = &parts.headers;
     if let Some(q) = parts.uri.query()
@@ -289,16 +314,7 @@ pub fn check_headers<'a>(
             )));
         }
     }
-    match (
-        session_token,
-        single_header(headers, "x-amz-security-token")?,
-    ) {
-        (None, None) => {}
-        (Some(expected), Some(sent)) if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) => {}
-        // waguard issues long-term keys only; a session token means the caller used
-        // some other credentials, which the gateway cannot check.
-        _ => return Err(GatewayError::UnknownAccessKey),
-    }
+    let session_token = single_header(headers, "x-amz-security-token")?;
 
     let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
         incomplete(format!(
@@ -331,13 +347,11 @@ pub fn check_headers<'a>(
         )));
     }
 
-    let caller = callers
-        .get(auth.access_key_id)
-        .ok_or(GatewayError::UnknownAccessKey)?;
+    let caller = resolve(auth.access_key_id, session_token)?;
     Ok(Claimed {
         auth,
         amz_date,
-        caller: caller.clone(),
+        caller,
         signed_at,
     })
 }

@@ -2,14 +2,17 @@
 //!
 //! The table is generated from botocore's service model (`tools/gen_operations.py`). Routing is
 //! strict: a path that could be read two ways (encoded slashes outside ARN labels, dot segments,
-//! repeated slashes, stray query parameters) is rejected instead of guessed at, because AWS must
-//! act on exactly the operation the gateway decided on.
+//! repeated slashes, raw `+` or `;`, stray query parameters) is rejected instead of guessed at,
+//! because AWS must act on exactly the operation the gateway decided on. Every path label must
+//! fit its shape in the model, so the label policy reads is the one AWS acts on.
 
 mod table;
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use percent_encoding::percent_decode_str;
+use regex::{Regex, RegexBuilder};
 
 use crate::error::GatewayError;
 
@@ -95,11 +98,121 @@ impl OperationSpec {
     }
 }
 
+/// What the service model allows in one path label (generated into the table).
+#[derive(Debug)]
+pub struct LabelShape {
+    pub name: &'static str,
+    /// The model's shape name (several labels may share one, e.g. `UUID`).
+    pub shape: &'static str,
+    /// An integer label: `min`/`max` bound its value, not its length.
+    pub integer: bool,
+    pub min: Option<usize>,
+    pub max: Option<usize>,
+    pub pattern: Option<&'static str>,
+}
+
+/// Patterns for the labels whose shape in the model has none. Without one, anything up to the
+/// length limit would reach policy, and characters such as `+`, `;` or `\` can mean different
+/// things to the gateway, to whatever sits in front of AWS, and to AWS itself.
+const GATEWAY_PATTERNS: &[(&str, &str)] = &[
+    // A lens alias (`serverless`, `my-lens`) or a lens ARN: custom lenses
+    // `arn:aws:wellarchitected:us-west-2:123456789012:lens/<id>`, AWS lenses
+    // `arn:aws:wellarchitected:us-east-1::lens/serverless` (model documentation of LensAlias).
+    (
+        "LensAlias",
+        r"[A-Za-z0-9][A-Za-z0-9_.-]*|arn:aws(-[a-z]+)*:wellarchitected:([a-z]{2}(-[a-z]+)+-[0-9])?:([0-9]{12}|aws)?:lens/[A-Za-z0-9_.-]+",
+    ),
+    // Question ids of AWS and custom lenses: `priorities`, `sec_securely_operate`, `oe-1`.
+    ("QuestionId", r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"),
+    // TagResource and friends take any Well-Architected resource ARN (workload, lens, profile,
+    // review template), despite the label's name.
+    (
+        "WorkloadArn",
+        r"arn:aws(-[a-z0-9]+)*:wellarchitected:[a-z0-9-]{6,64}:[0-9]{12}:[a-z]+(-[a-z]+)*/[A-Za-z0-9_-]+",
+    ),
+];
+
+/// Length limit of a label whose shape has no `max`.
+const DEFAULT_LABEL_MAX: usize = 2048;
+
+/// The shapes of every path label, with their patterns compiled (full match, ASCII classes:
+/// `\d` is `[0-9]` as in the Java patterns AWS validates with, not any Unicode digit). A
+/// pattern that does not compile matches nothing, so routing fails closed; the unit tests
+/// check they all compile.
+static LABEL_RULES: LazyLock<Vec<(&'static LabelShape, Option<Regex>)>> = LazyLock::new(|| {
+    table::LABELS
+        .iter()
+        .map(|shape| {
+            let pattern = shape.pattern.or_else(|| {
+                GATEWAY_PATTERNS
+                    .iter()
+                    .find(|(name, _)| *name == shape.name)
+                    .map(|(_, p)| *p)
+            });
+            let regex = pattern.and_then(|p| {
+                RegexBuilder::new(&format!("^(?:{p})$"))
+                    .unicode(false)
+                    .build()
+                    .ok()
+            });
+            (shape, regex)
+        })
+        .collect()
+});
+
+/// The model's shape of a path label, if the table has one.
+pub fn label_shape(name: &str) -> Option<&'static LabelShape> {
+    table::LABELS.iter().find(|s| s.name == name)
+}
+
+/// Characters refused in any decoded path label: their meaning differs between decoders
+/// (`+` is a space to form decoders, `;` starts path parameters for some servers, `\` is a
+/// path separator for others, `%` would be decoded a second time by some).
+fn ambiguous_label_char(c: char) -> bool {
+    matches!(c, '+' | ';' | '\\' | '%') || c.is_whitespace() || c.is_control()
+}
+
+/// Checks a decoded path label against its shape in the model.
+fn check_label(name: &str, value: &str) -> Result<(), GatewayError> {
+    let refuse = || {
+        invalid(format!(
+            "{name} {value:?} does not satisfy the service model's constraints"
+        ))
+    };
+    let Some((shape, regex)) = LABEL_RULES.iter().find(|(s, _)| s.name == name) else {
+        return Err(refuse());
+    };
+    if shape.integer {
+        // Plain decimal only: `02` or `+2` would name the same number to AWS but another
+        // string to policy.
+        let canonical = value.bytes().all(|b| b.is_ascii_digit())
+            && !value.starts_with('0')
+            && !value.is_empty();
+        let in_range = value.parse::<usize>().is_ok_and(|n| {
+            shape.min.is_none_or(|min| n >= min) && shape.max.is_none_or(|max| n <= max)
+        });
+        return if canonical && in_range {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
+    }
+    let len = value.chars().count();
+    let long_enough = len >= shape.min.unwrap_or(1).max(1);
+    let short_enough = len <= shape.max.unwrap_or(DEFAULT_LABEL_MAX);
+    if long_enough && short_enough && regex.as_ref().is_some_and(|r| r.is_match(value)) {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
 /// A request matched to its operation, with decoded path labels and query parameters.
 #[derive(Debug)]
 pub struct Routed {
     pub spec: &'static OperationSpec,
-    /// Path labels, percent-decoded: `TemplateArn` -> `arn:aws:...`.
+    /// Path labels, percent-decoded: `TemplateArn` -> `arn:aws:...`. Each fits its shape in
+    /// the model.
     pub labels: BTreeMap<&'static str, String>,
     /// Query parameters, percent-decoded; list members keep every value in order.
     pub query: BTreeMap<String, Vec<String>>,
@@ -168,6 +281,19 @@ pub fn route(
     let Some(rest) = raw_path.strip_prefix('/') else {
         return Err(invalid("request path must start with '/'"));
     };
+    // Raw `+` and `;` are legal in a path, but read differently: `+` is a space to form
+    // decoders, and `;` starts path parameters (RFC 3986 section 3.3) that some servers drop.
+    for (c, why) in [
+        (
+            '+',
+            "some decoders read it as a space; encode a plus as %2B",
+        ),
+        (';', "some servers read it as the start of path parameters"),
+    ] {
+        if rest.contains(c) {
+            return Err(invalid(format!("request path contains '{c}': {why}")));
+        }
+    }
     let raw_segments: Vec<&str> = rest.split('/').collect();
     for seg in &raw_segments {
         if seg.is_empty() {
@@ -238,6 +364,12 @@ pub fn route(
             if value.chars().any(char::is_control) {
                 return Err(invalid(format!("{name} contains control characters")));
             }
+            if let Some(c) = value.chars().find(|c| ambiguous_label_char(*c)) {
+                return Err(invalid(format!(
+                    "{name} contains {c:?}, which decoders read differently"
+                )));
+            }
+            check_label(name, &value)?;
             labels.insert(*name, value);
         }
     }
@@ -391,7 +523,120 @@ mod tests {
         assert!(route("GET", &p, Some("Bogus=1")).is_err());
         assert!(route("GET", &p, Some("MaxResults=1&MaxResults=2")).is_err());
         assert!(route("GET", &p, Some("SharedWithPrefix=a+b")).is_err());
-        let r = route("DELETE", "/tags/arn%3Ax", Some("tagKeys=a&tagKeys=b")).unwrap();
+        let tags = "/tags/arn%3Aaws%3Awellarchitected%3Aus-east-1%3A123456789012%3Aworkload%2F0123456789abcdef0123456789abcdef";
+        let r = route("DELETE", tags, Some("tagKeys=a&tagKeys=b")).unwrap();
         assert_eq!(r.query["tagKeys"], vec!["a", "b"]);
+    }
+
+    #[test]
+    fn every_label_has_a_compiled_pattern_or_is_an_integer() {
+        for spec in all() {
+            for seg in spec.path {
+                if let Segment::Label(name) = seg {
+                    let shape = label_shape(name).unwrap_or_else(|| panic!("{name}: no shape"));
+                    let rule = LABEL_RULES.iter().find(|(s, _)| s.name == *name).unwrap();
+                    assert!(shape.integer || rule.1.is_some(), "{name}: no pattern");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn labels_follow_the_model() {
+        let hex = "0123456789abcdef0123456789abcdef";
+        let uuid = "01234567-89ab-cdef-0123-456789abcdef";
+        let ok = [
+            (
+                "TemplateArn",
+                "arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef",
+            ),
+            (
+                "ProfileArn",
+                "arn:aws:wellarchitected:us-east-1:123456789012:profile/abc123",
+            ),
+            ("WorkloadId", hex),
+            ("ShareId", hex),
+            ("LensAlias", "serverless"),
+            ("LensAlias", "my-lens"),
+            (
+                "LensAlias",
+                "arn:aws:wellarchitected:us-east-1::lens/serverless",
+            ),
+            (
+                "LensAlias",
+                "arn:aws:wellarchitected::aws:lens/wellarchitected",
+            ),
+            (
+                "LensAlias",
+                "arn:aws:wellarchitected:us-west-2:123456789012:lens/0123456789abcdef01234567890abcdef",
+            ),
+            ("QuestionId", "sec_securely_operate"),
+            ("MilestoneNumber", "1"),
+            ("MilestoneNumber", "100"),
+            (
+                "WorkloadArn",
+                "arn:aws:wellarchitected:us-east-1:123456789012:workload/0123456789abcdef0123456789abcdef",
+            ),
+            (
+                "WorkloadArn",
+                "arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef",
+            ),
+            ("reportId", uuid),
+            (
+                "profileArn",
+                "arn:aws:wellarchitected:us-east-1:123456789012:agent-profile/p_1",
+            ),
+        ];
+        for (name, value) in ok {
+            assert!(check_label(name, value).is_ok(), "{name} {value}");
+        }
+        let bad = [
+            ("LensAlias", "a".repeat(129)),
+            ("LensAlias", "lens+x".into()),
+            ("LensAlias", "lens;x".into()),
+            ("LensAlias", "lens\\x".into()),
+            ("LensAlias", "lens x".into()),
+            ("LensAlias", "lens%2Fx".into()),
+            ("LensAlias", "../serverless".into()),
+            ("LensAlias", "arn:aws:wellarchitected:us-east-1::workload/x".into()),
+            ("QuestionId", "q/1".into()),
+            ("QuestionId", "q".repeat(129)),
+            ("MilestoneNumber", "0".into()),
+            ("MilestoneNumber", "02".into()),
+            ("MilestoneNumber", "+2".into()),
+            ("MilestoneNumber", "101".into()),
+            ("WorkloadArn", "arn:x".into()),
+            ("WorkloadId", hex.to_uppercase()),
+            // A Unicode digit is a `\d` to a Unicode-aware regex, not to AWS.
+            ("TemplateArn", "arn:aws:wellarchitected:us-east-\u{0661}:123456789012:review-template/0123456789abcdef0123456789abcdef".into()),
+            ("reportId", uuid.to_uppercase()),
+            ("NoSuchLabel", "x".into()),
+        ];
+        for (name, value) in bad {
+            assert!(check_label(name, &value).is_err(), "{name} {value}");
+        }
+    }
+
+    #[test]
+    fn decoder_dependent_path_characters_are_refused() {
+        for p in [
+            "/lenses/my+lens/shares",
+            "/lenses/my%2Blens/shares",
+            "/lenses/my-lens;v=1/shares",
+            "/lenses/my-lens%3Bv=1/shares",
+            "/lenses/my%5Clens/shares",
+            "/lenses/my%20lens/shares",
+            "/lenses/my%09lens/shares",
+            "/lenses/my%252Flens/shares",
+        ] {
+            assert!(
+                matches!(route("POST", p, None), Err(GatewayError::Validation(_))),
+                "{p}"
+            );
+        }
+        assert!(route("POST", "/lenses/my-lens/shares", None).is_ok());
+        let answer = "/workloads/0123456789abcdef0123456789abcdef/lensReviews/serverless/answers";
+        assert!(route("GET", &format!("{answer}/q%2B1"), None).is_err());
+        assert!(route("GET", &format!("{answer}/q_1"), None).is_ok());
     }
 }

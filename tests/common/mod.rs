@@ -88,6 +88,10 @@ pub struct Options {
     pub audit_extra: String,
     /// Extra top-level tables (e.g. `[limits]`), appended to the config.
     pub tables: String,
+    /// Appended to the callers file (e.g. `[[identities]]` rules).
+    pub callers_extra: String,
+    /// Files written into the harness folder before the config is loaded.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Copies a directory tree (files only).
@@ -206,7 +210,14 @@ impl Harness {
             Duration::from_secs(1),
         ));
 
-        std::fs::write(dir.path().join("callers.toml"), CALLERS).unwrap();
+        std::fs::write(
+            dir.path().join("callers.toml"),
+            format!("{CALLERS}\n{}", opts.callers_extra),
+        )
+        .unwrap();
+        for (name, bytes) in &opts.files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
         let policies = if opts.own_policies {
             copy_dir(&repo_policies(), &dir.path().join("policies"));
             dir.path().join("policies")
