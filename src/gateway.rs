@@ -339,6 +339,15 @@ impl Gateway {
         ));
         if verdict == Verdict::Deny {
             self.audit_best_effort(record);
+            if decision.failed {
+                // An evaluation error can quote policy internals: the log and the audit
+                // record have it, the caller gets the request id.
+                tracing::warn!(request_id = %ctx.id, reasons = ?decision.reasons, "policy could not decide; denied");
+                return Err(GatewayError::AccessDenied(format!(
+                    "waguard denied {}: the policy could not decide (request id {}; the gateway's log has the details)",
+                    routed.spec.name, ctx.id
+                )));
+            }
             return Err(GatewayError::AccessDenied(format!(
                 "waguard denied {} for {}: {}",
                 routed.spec.name,

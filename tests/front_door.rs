@@ -725,3 +725,53 @@ fn limits_config_errors_name_the_key() {
         .to_string();
     assert!(err.contains("server.max_header_bytes"), "{err}");
 }
+
+#[tokio::test]
+async fn a_policy_that_cannot_decide_denies_without_telling_the_caller_why() {
+    let h = Harness::start_with(Options {
+        own_policies: true,
+        ..Default::default()
+    })
+    .await;
+    let rego = h.dir.path().join("policies/waguard/authz.rego");
+    std::fs::write(
+        &rego,
+        "package waguard.authz\n\ndecision := {\"allow\": \"yes, internal detail 7f3a\", \"reasons\": []}\n",
+    )
+    .unwrap();
+    let before = h.gateway.gateway.policy.load().revision().to_string();
+    // Loaded once the file has been left alone for a second.
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            h.gateway.reloader.reload_policy(true).await;
+            h.gateway.gateway.policy.load().revision() != before
+        })
+        .await
+    );
+    let err = h
+        .payments()
+        .create_template_share()
+        .template_arn(TEMPLATE_ARN)
+        .shared_with(APPROVED_OU)
+        .client_request_token("undecided")
+        .send()
+        .await
+        .unwrap_err();
+    let service = err.into_service_error();
+    assert_eq!(service.meta().code(), Some("AccessDeniedException"));
+    let message = service.meta().message().unwrap_or_default().to_string();
+    assert!(message.contains("could not decide"), "{message}");
+    assert!(
+        !message.contains("boolean") && !message.contains("7f3a"),
+        "{message}"
+    );
+    let records = h.audit_records().await;
+    let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
+    assert_eq!(decision["decision"], "deny");
+    assert!(
+        decision["reasons"][0].as_str().unwrap().contains("boolean"),
+        "the audit record keeps the detail: {decision}"
+    );
+    assert!(h.sim.received().is_empty());
+    h.stop().await;
+}

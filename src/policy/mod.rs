@@ -55,13 +55,18 @@ pub enum PolicyError {
 pub struct Decision {
     pub allow: bool,
     pub reasons: Vec<String>,
+    /// The policy could not decide (evaluation failed, or its answer was malformed): denied,
+    /// and the reasons are for the gateway's log and audit record, not for the caller.
+    pub failed: bool,
 }
 
 impl Decision {
-    fn deny(reason: impl Into<String>) -> Decision {
+    /// A denial because the policy could not decide.
+    fn failed(reason: impl Into<String>) -> Decision {
         Decision {
             allow: false,
             reasons: vec![reason.into()],
+            failed: true,
         }
     }
 }
@@ -464,7 +469,7 @@ impl Policy {
     pub fn evaluate_input(&self, input: regorus::Value) -> Decision {
         match self.compiled.eval_with_input(input) {
             Ok(result) => decision_from_value(&result),
-            Err(e) => Decision::deny(format!("policy evaluation failed: {e}")),
+            Err(e) => Decision::failed(format!("policy evaluation failed: {e}")),
         }
     }
 }
@@ -472,13 +477,13 @@ impl Policy {
 /// Interprets the policy's answer; anything but `{"allow": bool, "reasons": [string]}` denies.
 pub fn decision_from_value(result: &regorus::Value) -> Decision {
     if *result == regorus::Value::Undefined {
-        return Decision::deny(format!("{DECISION_RULE} is undefined for this request"));
+        return Decision::failed(format!("{DECISION_RULE} is undefined for this request"));
     }
     if result.as_object().is_err() {
-        return Decision::deny("policy decision is not an object");
+        return Decision::failed("policy decision is not an object");
     }
     let Ok(allow) = result[&regorus::Value::from("allow")].as_bool().copied() else {
-        return Decision::deny("policy decision has no boolean `allow`");
+        return Decision::failed("policy decision has no boolean `allow`");
     };
     let reasons = match &result[&regorus::Value::from("reasons")] {
         regorus::Value::Undefined => Vec::new(),
@@ -487,17 +492,21 @@ pub fn decision_from_value(result: &regorus::Value) -> Decision {
             for item in items.iter() {
                 match item.as_string() {
                     Ok(s) => out.push(s.to_string()),
-                    Err(_) => return Decision::deny("policy decision `reasons` must be strings"),
+                    Err(_) => return Decision::failed("policy decision `reasons` must be strings"),
                 }
             }
             out
         }
-        _ => return Decision::deny("policy decision `reasons` must be an array"),
+        _ => return Decision::failed("policy decision `reasons` must be an array"),
     };
     if !allow && reasons.is_empty() {
-        return Decision::deny("denied by policy (no reason given)");
+        return Decision::failed("denied by policy (no reason given)");
     }
-    Decision { allow, reasons }
+    Decision {
+        allow,
+        reasons,
+        failed: false,
+    }
 }
 
 #[cfg(test)]
@@ -546,7 +555,8 @@ mod tests {
             deny,
             Decision {
                 allow: false,
-                reasons: vec!["not approved".into()]
+                reasons: vec!["not approved".into()],
+                failed: false,
             }
         );
     }
