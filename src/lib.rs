@@ -20,6 +20,7 @@ pub mod operation;
 pub mod organization;
 pub mod policy;
 pub mod reload;
+pub mod scp;
 pub mod server;
 pub mod settle;
 pub mod sim;
