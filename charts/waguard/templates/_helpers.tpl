@@ -82,6 +82,7 @@ app.kubernetes.io/component: gateway
 {{- define "waguard.callersDir" -}}/etc/waguard/callers{{- end }}
 {{- define "waguard.tlsDir" -}}/etc/waguard/tls{{- end }}
 {{- define "waguard.auditSigningDir" -}}/etc/waguard/audit-signing{{- end }}
+{{- define "waguard.identityKeysDir" -}}/etc/waguard/identity-keys{{- end }}
 {{- define "waguard.gitRoot" -}}/var/run/waguard/git{{- end }}
 
 {{- define "waguard.policyDir" -}}
@@ -161,7 +162,8 @@ keys in name order; nested maps become inline tables.
   "server" (list "listen" "admin_listen" "tls_cert_file" "tls_key_file")
   "policy" (list "dir")
   "callers" (list "file")
-  "audit" (list "file" "signing_key_file") }}
+  "audit" (list "file" "signing_key_file")
+  "identity" (list "key_files") }}
 {{- $cfg := deepCopy (default (dict) .Values.config) }}
 {{- range $table, $keys := $owned }}
 {{- $t := get $cfg $table }}
@@ -172,6 +174,9 @@ keys in name order; nested maps become inline tables.
 {{- if and $t (hasKey $t .) }}
 {{- if and (eq $table "audit") (eq . "signing_key_file") }}
 {{- fail "config.audit.signing_key_file is set by the chart from the pod's layout; name the Secret holding the signer key in audit.signing.existingSecret instead" }}
+{{- end }}
+{{- if and (eq $table "identity") (eq . "key_files") }}
+{{- fail "config.identity.key_files is set by the chart from the pod's layout; name the Secret holding the session keys in identity.keys.existingSecret and its keys, the signing one first, in identity.keys.items instead" }}
 {{- end }}
 {{- fail (printf "config.%s.%s is set by the chart from the pod's layout; remove it from values" $table .) }}
 {{- end }}
@@ -196,6 +201,29 @@ keys in name order; nested maps become inline tables.
 {{- $_ := set $audit "signing_key_file" (printf "%s/%s" (include "waguard.auditSigningDir" .) $signing.key) }}
 {{- end }}
 {{- $_ := set $audit "log_name" (include "waguard.auditLogName" .) }}
+{{- $identity := get $cfg "identity" }}
+{{- $identityKeys := .Values.identity.keys }}
+{{- if $identityKeys.existingSecret }}
+{{- if not $identityKeys.items }}
+{{- fail "identity.keys.items: name at least one key of the Secret identity.keys.existingSecret (the first signs sessions)" }}
+{{- end }}
+{{- $files := list }}
+{{- range $identityKeys.items }}
+{{- $files = append $files (printf "%s/%s" (include "waguard.identityKeysDir" $) .) }}
+{{- end }}
+{{- $_ := set $identity "key_files" $files }}
+{{- end }}
+{{- if eq (toString (get $identity "enabled")) "true" }}
+{{- if not $identityKeys.existingSecret }}
+{{- fail "config.identity.enabled needs the session keys: create a Secret of key files (kubectl create secret generic waguard-identity-keys --from-file=key-1=<(head -c 32 /dev/urandom)) and name it in identity.keys.existingSecret" }}
+{{- end }}
+{{- if not (get $identity "server_id") }}
+{{- fail "config.identity.enabled needs config.identity.server_id: what callers sign into the x-waguard-server-id header, e.g. the gateway's host name" }}
+{{- end }}
+{{- end }}
+{{- if not $identity }}
+{{- $_ := unset $cfg "identity" }}
+{{- end }}
 {{- "# Rendered by the waguard Helm chart from .Values.config; edit values, not this file.\n" }}
 {{- range $table := keys $cfg | sortAlpha }}
 {{- $entries := get $cfg $table }}

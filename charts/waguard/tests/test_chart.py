@@ -31,6 +31,7 @@ DEMO_CALLERS = REPO / "examples" / "demo" / "callers.toml"
 REPO_POLICIES = REPO / "policies"
 RELEASE, NAMESPACE = "waguard", "waguard"
 AUDIT_SIGNING_DIR = "/etc/waguard/audit-signing"
+IDENTITY_KEYS_DIR = "/etc/waguard/identity-keys"
 # Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema we have.
 KUBE_VERSIONS = ("1.30", "1.37")
 EXIT_MISSING_PACKAGES = 3
@@ -191,6 +192,8 @@ def config_paths(cfg: dict[str, Any]) -> dict[str, str]:
             paths[f"server.{key}"] = cfg["server"][key]
     if "signing_key_file" in cfg["audit"]:
         paths["audit.signing_key_file"] = cfg["audit"]["signing_key_file"]
+    for i, path in enumerate(cfg.get("identity", {}).get("key_files", [])):
+        paths[f"identity.key_files[{i}]"] = path
     return paths
 
 
@@ -297,6 +300,14 @@ def check_config_with_binary(r: Rendered) -> str:
             dest.write_bytes((keygen_dir / "audit-signing.key").read_bytes())
             dest.chmod(0o400)
             mapped[signing_key] = dest
+        # Session keys, as the Secret would hold them (>= 32 random bytes). check-config checks
+        # [identity] without reading them today; the gateway reads them at start, so they are real.
+        for key_file in cfg.get("identity", {}).get("key_files", []):
+            dest = root / "identity-keys" / Path(key_file).name
+            dest.parent.mkdir(exist_ok=True)
+            dest.write_bytes(os.urandom(32))
+            dest.chmod(0o400)
+            mapped[key_file] = dest
         for pod_path, local in mapped.items():
             quoted = f'"{pod_path}"'
             assert quoted in text, f"{pod_path} not found verbatim in waguard.toml"
@@ -347,6 +358,9 @@ def expect_defaults(r: Rendered) -> None:
     assert not any(v["name"] == "audit-signing" or "secret" in v and v["secret"]["secretName"] != "waguard-callers"
                    for v in r.pod["volumes"]), r.pod["volumes"]
     assert mount_covering(r.gateway, f"{AUDIT_SIGNING_DIR}/audit-signing.key") is None, "signer key mounted"
+    # No session keys without identity.keys.existingSecret, and no [identity] table at all.
+    assert "identity" not in r.config, r.config.get("identity")
+    assert mount_covering(r.gateway, f"{IDENTITY_KEYS_DIR}/key-1") is None, "session keys mounted"
     assert "No signed checkpoints" in r.notes
     assert r.pod["terminationGracePeriodSeconds"] == 5 + 20 + 5
     assert r.one("PodDisruptionBudget")["spec"] == {
@@ -501,6 +515,28 @@ def expect_signed_checkpoints_custom_key(r: Rendered) -> None:
     assert audit_mount["subPathExpr"] == "$(POD_NAME)"
 
 
+def expect_identity(r: Rendered) -> None:
+    vol = next(v for v in r.pod["volumes"] if v["name"] == "identity-keys")["secret"]
+    assert vol == {"secretName": "waguard-identity-keys", "defaultMode": 0o440,
+                   "items": [{"key": "key-2026-11", "path": "key-2026-11"},
+                             {"key": "key-2026-05", "path": "key-2026-05"}]}, vol
+    mount = next(m for m in r.gateway["volumeMounts"] if m["name"] == "identity-keys")
+    assert mount == {"name": "identity-keys", "mountPath": IDENTITY_KEYS_DIR, "readOnly": True}, mount
+    identity = r.config["identity"]
+    # In the order of identity.keys.items: the first signs new sessions.
+    assert identity["key_files"] == [f"{IDENTITY_KEYS_DIR}/key-2026-11", f"{IDENTITY_KEYS_DIR}/key-2026-05"], identity
+    assert all(mount_covering(r.gateway, f) == mount for f in identity["key_files"]), "session key outside its mount"
+    assert identity["enabled"] is True
+    assert identity["server_id"] == "waguard.example.internal"
+    assert identity["session_duration"] == 7200 and isinstance(identity["session_duration"], int)
+    assert identity["sts_endpoint"] == "https://sts.eu-west-1.amazonaws.com"
+    # The keys are mounted in the gateway only: not in the git-sync sidecar or its init container.
+    others = [c for c in r.pod["containers"] + r.pod.get("initContainers", []) if c["name"] != "waguard"]
+    assert {c["name"] for c in others} == {"git-sync", "git-sync-init"}, [c["name"] for c in others]
+    assert all(m["name"] != "identity-keys" for c in others for m in c["volumeMounts"]), "session keys in a sidecar"
+    assert "Callers may sign in with their AWS identity" in r.notes, r.notes
+
+
 def expect_image_policy(r: Rendered) -> None:
     assert "waguard-policies" not in r.names("ConfigMap")
     assert not any(m["name"] in ("policies", "git") for m in r.gateway["volumeMounts"])
@@ -633,6 +669,20 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
         expect_signed_checkpoints_custom_key,
         {"waguard-callers", "audit-keys"},
     ),
+    (
+        "sign-in with an AWS identity, rotated session keys, git-sync sidecar",
+        {
+            "identity": {"keys": {"existingSecret": "waguard-identity-keys",
+                                  "items": ["key-2026-11", "key-2026-05"]}},
+            "config": {"identity": {"enabled": True, "server_id": "waguard.example.internal",
+                                    "session_duration": 7200,
+                                    "sts_endpoint": "https://sts.eu-west-1.amazonaws.com"}},
+            "policies": {"source": "gitSync",
+                         "gitSync": {"repo": "https://github.com/example/waguard-policies.git"}},
+        },
+        expect_identity,
+        {"waguard-callers", "waguard-identity-keys"},
+    ),
     ("policy baked into the image", {"policies": {"source": "image"}}, expect_image_policy, {"waguard-callers"}),
     (
         "config keys pass through to waguard.toml",
@@ -696,6 +746,24 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
      "/config/server/max_header_bytes"),
     ("stdout buffer under 64 KiB (schema)", {"config": {"audit": {"stdout_buffer_bytes": 4096}}},
      "/config/audit/stdout_buffer_bytes"),
+    ("session key paths in config",
+     {"identity": {"keys": {"existingSecret": "waguard-identity-keys"}},
+      "config": {"identity": {"enabled": True, "server_id": "gw", "key_files": ["/keys/key-1"]}}},
+     "identity.keys.existingSecret"),
+    ("identity enabled without the session keys",
+     {"config": {"identity": {"enabled": True, "server_id": "waguard.example.internal"}}},
+     "identity.keys.existingSecret"),
+    ("identity enabled without a server id",
+     {"identity": {"keys": {"existingSecret": "waguard-identity-keys"}}, "config": {"identity": {"enabled": True}}},
+     "config.identity.server_id"),
+    ("session duration over 12 hours (schema)",
+     {"config": {"identity": {"session_duration": 43201}}}, "/config/identity/session_duration"),
+    ("session duration under a minute (schema)",
+     {"config": {"identity": {"session_duration": 59}}}, "/config/identity/session_duration"),
+    ("STS endpoint with a path (schema)",
+     {"config": {"identity": {"sts_endpoint": "https://sts.amazonaws.com/x"}}}, "/config/identity/sts_endpoint"),
+    ("no session keys listed (schema)",
+     {"identity": {"keys": {"existingSecret": "waguard-identity-keys", "items": []}}}, "/identity/keys/items"),
 ]
 
 
