@@ -104,6 +104,30 @@ fn route_seeds() {
             "repeated_param",
             format!("GET /templates/shares/{a}?MaxResults=1&MaxResults=2"),
         ),
+        ("plus_in_label", "POST /lenses/my+lens/shares".into()),
+        (
+            "encoded_plus_in_label",
+            "POST /lenses/my%2Blens/shares".into(),
+        ),
+        (
+            "semicolon_in_label",
+            "POST /lenses/my-lens;v=2/shares".into(),
+        ),
+        ("backslash_in_label", "POST /lenses/my%5Clens/shares".into()),
+        (
+            "aws_lens_arn",
+            "POST /lenses/arn%3Aaws%3Awellarchitected%3Aus-east-1%3A%3Alens%2Fserverless/shares"
+                .into(),
+        ),
+        ("milestone", format!("GET /workloads/{w}/milestones/12")),
+        (
+            "milestone_leading_zero",
+            format!("GET /workloads/{w}/milestones/012"),
+        ),
+        (
+            "report_uuid",
+            "GET /api/v1/reports/01234567-89ab-cdef-0123-456789abcdef".into(),
+        ),
     ];
     for (name, s) in seeds {
         write("route", name, s.as_bytes());
@@ -179,6 +203,23 @@ fn json_seeds() {
     for (name, b) in body_seeds() {
         write("validate", name, &b);
         write("strict_json", name, &b);
+    }
+    // `#` + Content-Type values, one a line, + an empty line + the body (see src/validate.rs).
+    let body = format!(
+        r#"{{"SharedWith":"ou-ab12-11111111","PermissionType":"READONLY","ClientRequestToken":"{TOKEN}"}}"#
+    );
+    for (name, types) in [
+        ("ct_charset_utf8", "application/json; charset=UTF-8"),
+        ("ct_charset_utf7", "application/json; charset=utf-7"),
+        ("ct_other_parameter", "application/json;charset=utf-8;q=1"),
+        ("ct_amz_json", "application/x-amz-json-1.1"),
+        (
+            "ct_two_headers",
+            "application/json\napplication/json; charset=utf-7",
+        ),
+        ("ct_none", ""),
+    ] {
+        write("validate", name, format!("#{types}\n\n{body}").as_bytes());
     }
     let extra: Vec<(&str, Vec<u8>)> = vec![
         ("numbers", br#"[0,-0,1.5e3,-2E-7,18446744073709551615,18446744073709551616,-9223372036854775809,1e308]"#.to_vec()),

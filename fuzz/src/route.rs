@@ -3,9 +3,14 @@
 //! routes, an independent reading of the same bytes must agree with it:
 //!
 //! - the method and every literal segment match the operation's template byte for byte;
+//! - the raw path has no `+` and no `;` (read differently by different decoders);
 //! - every label is the percent-decoding of its raw segment (decoded here, not by waguard), is
 //!   valid UTF-8 without control characters, is not `.`/`..`, and contains `/` only when the
 //!   label name ends with `Arn` or is `LensAlias`;
+//! - every label fits its shape in the service model, checked here without regexes: only
+//!   `A-Z a-z 0-9 : / _ . -` (so no `+`, `;`, `\`, `%` or whitespace once decoded), the
+//!   model's length (or, for MilestoneNumber, plain decimal 1 to 100), and per label the form
+//!   (32 hex digits, a UUID, or an ARN of the right resource type with a 12-digit account);
 //! - the query holds only the operation's parameters, non-list ones once, no `+`;
 //! - re-encoding the decoded labels and query the way the SDKs do and routing again gives the
 //!   same operation, labels and query (decode/encode round trip).
@@ -17,7 +22,7 @@ use std::collections::BTreeMap;
 
 use waguard::auth::sigv4::{canonical_query, canonical_uri};
 use waguard::error::GatewayError;
-use waguard::operation::{Routed, Segment, route};
+use waguard::operation::{Routed, Segment, label_shape, route};
 
 use crate::util::{percent_decode, sdk_encode};
 
@@ -93,8 +98,116 @@ fn label_may_contain_slash(name: &str) -> bool {
     name.ends_with("Arn") || name == "LensAlias"
 }
 
+fn lower_hex(s: &str, n: usize) -> bool {
+    s.len() == n
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// 8-4-4-4-12 lowercase hex digits.
+fn uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| lower_hex(p, n))
+}
+
+/// `arn:aws…:wellarchitected:<region>:<account>:<resource>`, split into region, account and
+/// resource; `None` if it is not a Well-Architected ARN.
+fn wa_arn(s: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = s.splitn(6, ':');
+    let (arn, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+    let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    (arn == "arn" && partition.starts_with("aws") && service == "wellarchitected")
+        .then_some((region, account, resource))
+}
+
+fn account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An ARN of `kind` (`review-template/…`) in an account, whose id passes `id`.
+fn arn_of(s: &str, kind: &str, id: impl Fn(&str) -> bool) -> bool {
+    wa_arn(s).is_some_and(|(region, acct, resource)| {
+        !region.is_empty()
+            && account(acct)
+            && resource
+                .strip_prefix(kind)
+                .and_then(|r| r.strip_prefix('/'))
+                .is_some_and(id)
+    })
+}
+
+fn word(s: &str, extra: &[u8]) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// The label fits its shape in the service model (necessary conditions, written apart from
+/// waguard's patterns).
+fn check_label_shape(op: &str, name: &str, v: &str) {
+    let shape = label_shape(name).unwrap_or_else(|| panic!("{op}: label {name} has no shape"));
+    if shape.integer {
+        let n: usize = v
+            .parse()
+            .unwrap_or_else(|_| panic!("{op}: {name} = {v:?} is not a number"));
+        assert!(
+            v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0') && (1..=100).contains(&n),
+            "{op}: {name} = {v:?} is not plain decimal 1 to 100"
+        );
+        return;
+    }
+    assert!(
+        v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_.-".contains(&b)),
+        "{op}: {name} = {v:?} has a character outside A-Z a-z 0-9 : / _ . -"
+    );
+    let len = v.chars().count();
+    assert!(
+        len >= shape.min.unwrap_or(1).max(1) && len <= shape.max.unwrap_or(2048),
+        "{op}: {name} has length {len}, outside the model's"
+    );
+    let ok = match name {
+        "WorkloadId" | "ShareId" | "ShareInvitationId" => lower_hex(v, 32),
+        "id" | "reportId" | "generationId" => uuid(v),
+        "TemplateArn" => arn_of(v, "review-template", |id| lower_hex(id, 32)),
+        "ProfileArn" => arn_of(v, "profile", |id| {
+            word(id, b"") && !id.bytes().any(|b| b.is_ascii_uppercase())
+        }),
+        "profileArn" => arn_of(v, "agent-profile", |id| word(id, b"_-")),
+        "recommendationArn" => arn_of(v, "agent-recommendation", uuid),
+        "WorkloadArn" => wa_arn(v).is_some_and(|(region, acct, resource)| {
+            !region.is_empty()
+                && account(acct)
+                && resource
+                    .split_once('/')
+                    .is_some_and(|(kind, id)| word(kind, b"-") && word(id, b"_-"))
+        }),
+        "LensAlias" => match wa_arn(v) {
+            None => !v.contains(':') && !v.contains('/'),
+            Some((_, acct, resource)) => {
+                (acct.is_empty() || acct == "aws" || account(acct))
+                    && resource
+                        .strip_prefix("lens/")
+                        .is_some_and(|id| word(id, b"_.-"))
+            }
+        },
+        "QuestionId" => !v.contains(':') && !v.contains('/'),
+        other => panic!("{op}: label {other} has no check here; add one"),
+    };
+    assert!(ok, "{op}: {name} = {v:?} does not fit the model");
+}
+
 fn check_routed(method: &str, path: &str, query: Option<&str>, routed: &Routed) {
     let spec = routed.spec;
+    assert!(
+        !path.contains('+') && !path.contains(';'),
+        "{}: routed a path with a raw '+' or ';': {path:?}",
+        spec.name
+    );
     assert_eq!(
         spec.method, method,
         "{} routed from method {method}",
@@ -141,6 +254,7 @@ fn check_routed(method: &str, path: &str, query: Option<&str>, routed: &Routed) 
                     !got.chars().any(char::is_control),
                     "{name}: control character in {got:?}"
                 );
+                check_label_shape(spec.name, name, got);
             }
         }
     }

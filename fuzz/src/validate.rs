@@ -1,6 +1,15 @@
-//! `validate`: the input is a JSON request body. It is validated (`waguard::validate::validate`,
-//! Content-Type `application/json`) as the body of a routed CreateTemplateShare,
-//! CreateWorkloadShare and UpdateWorkloadShare. Never a panic; failures are ValidationException.
+//! `validate`: the input is a JSON request body, or `#` + Content-Type header values (one per
+//! line, none at all for `#`) + an empty line + the body. It is validated
+//! (`waguard::validate::validate`, by default with Content-Type `application/json`) as the body
+//! of a routed CreateTemplateShare, CreateWorkloadShare and UpdateWorkloadShare. Never a panic;
+//! failures are ValidationException.
+//!
+//! With headers given: two or more Content-Type headers are refused; one is accepted exactly
+//! when it is `application/json` with at most a `charset=utf-8` parameter (case-insensitive,
+//! spaces and tabs around `;`, checked here without waguard's code), and then the answer is the
+//! one for `application/json`, with that value as the request's content type; none is accepted
+//! only without a body.
+//!
 //! When waguard accepts, an independent parse of the same bytes must agree:
 //!
 //! - `serde_json::from_slice::<Value>` succeeds and gives the body waguard decided on;
@@ -84,7 +93,105 @@ pub fn warm_up() {
     run(br#"{"PermissionType":"CONTRIBUTOR"}"#);
 }
 
+/// `application/json`, then at most `;charset=utf-8`, spaces and tabs around the `;`, any case.
+fn content_type_ok(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let lower = text.to_ascii_lowercase();
+    let ows = |s: &str| s.trim_start_matches([' ', '\t']).to_string();
+    let Some(rest) = ows(&lower).strip_prefix("application/json").map(ows) else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(param) = rest.strip_prefix(';') else {
+        return false;
+    };
+    ows(param).trim_end_matches([' ', '\t']) == "charset=utf-8"
+}
+
+/// Splits `#` + header lines + empty line + body; `None` when the header values are not legal
+/// header values (they could not arrive at all).
+fn split_headers(data: &[u8]) -> Option<(Vec<HeaderValue>, &[u8])> {
+    let rest = data.strip_prefix(b"#")?;
+    let end = rest.windows(2).position(|w| w == b"\n\n")?;
+    let (lines, body) = (&rest[..end], &rest[end + 2..]);
+    let mut values = Vec::new();
+    if !lines.is_empty() {
+        for line in lines.split(|b| *b == b'\n') {
+            values.push(HeaderValue::from_bytes(line).ok()?);
+        }
+    }
+    Some((values, body))
+}
+
 pub fn run(data: &[u8]) {
+    if data.first() == Some(&b'#') {
+        if let Some((values, body)) = split_headers(data) {
+            run_with_content_types(&values, body);
+        }
+        return;
+    }
+    run_body(data);
+}
+
+fn run_with_content_types(values: &[HeaderValue], body: &[u8]) {
+    let mut headers = HeaderMap::new();
+    for v in values {
+        headers.append(http::header::CONTENT_TYPE, v.clone());
+    }
+    for case in CASES.iter() {
+        let name = case.routed.spec.name;
+        let got = validate(&case.routed, &case.method, &headers, body);
+        if let Err(e) = &got {
+            assert!(
+                matches!(e, GatewayError::Validation(_)),
+                "{name}: validate failed with an unexpected error kind: {e:?}"
+            );
+        }
+        let reference = validate(&case.routed, &case.method, &HEADERS, body);
+        match values {
+            [] => {
+                if body.is_empty() {
+                    assert_eq!(
+                        got.is_ok(),
+                        reference.is_ok(),
+                        "{name}: no Content-Type changed the answer for an empty body"
+                    );
+                } else {
+                    assert!(got.is_err(), "{name}: accepted a body without Content-Type");
+                }
+            }
+            [one] if content_type_ok(one.as_bytes()) => {
+                assert_eq!(
+                    got.is_ok(),
+                    reference.is_ok(),
+                    "{name}: Content-Type {one:?} changed the answer: {got:?} vs {reference:?}"
+                );
+            }
+            [one] => assert!(got.is_err(), "{name}: accepted Content-Type {one:?}"),
+            _ => assert!(
+                got.is_err(),
+                "{name}: accepted {} Content-Types",
+                values.len()
+            ),
+        }
+        if let Ok(v) = &got {
+            assert_eq!(
+                v.content_type.as_ref(),
+                values.first(),
+                "{name}: the decided Content-Type differs"
+            );
+            if !body.is_empty() {
+                check(case, body, v);
+            }
+        }
+    }
+}
+
+fn run_body(data: &[u8]) {
     for case in CASES.iter() {
         match validate(&case.routed, &case.method, &HEADERS, data) {
             Ok(v) => check(case, data, &v),
