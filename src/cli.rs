@@ -1,4 +1,5 @@
-//! Commands: `serve`, `demo`, `sim`, `check-config`, `policy test/eval`, `audit verify/keygen`.
+//! Commands: `serve`, `demo`, `sim`, `credentials`, `check-config`, `policy test/eval`,
+//! `audit verify/keygen`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::app;
 use crate::auth::Callers;
 use crate::config::Config;
+use crate::identity::client::{self, ClientOptions};
 use crate::policy::Policy;
 use crate::policy::testing::{self, EvalError};
 use crate::server::{self, Limits};
@@ -65,6 +67,36 @@ enum Command {
         /// examples/demo/organization.json).
         #[arg(long)]
         organization: Option<PathBuf>,
+        /// An AWS identity the simulated STS knows, ACCESS_KEY:SECRET:ARN (repeatable):
+        /// GetCallerIdentity signed with that key pair answers ARN.
+        #[arg(long = "identity", value_name = "ACCESS_KEY:SECRET:ARN", value_parser = parse_identity)]
+        identities: Vec<SimIdentityArg>,
+    },
+    /// Print short-lived gateway credentials for the AWS identity you already have, in the
+    /// AWS `credential_process` format: signs an sts:GetCallerIdentity request with the
+    /// profile's credentials (not sent to AWS) and exchanges it at the gateway.
+    Credentials {
+        /// The gateway's URL, e.g. https://waguard.example.internal.
+        #[arg(long)]
+        gateway: String,
+        /// The AWS profile that proves who you are (SSO, role, static keys, ...); default: the
+        /// default credential chain. Must not itself be a profile using `waguard credentials`.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Region of the STS endpoint signed for; default: AWS_REGION, AWS_DEFAULT_REGION,
+        /// the profile's region, else us-east-1.
+        #[arg(long)]
+        region: Option<String>,
+        /// The gateway's identity.server_id; default: the host of --gateway.
+        #[arg(long)]
+        server_id: Option<String>,
+        /// The STS endpoint to sign for (it must be the gateway's identity.sts_endpoint);
+        /// default: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else https://sts.<region>.amazonaws.com/.
+        #[arg(long)]
+        sts_endpoint: Option<String>,
+        /// Extra trust anchors (PEM) for the gateway's certificate; default: AWS_CA_BUNDLE.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
     /// Rego policy tools for policy authors and CI.
     Policy {
@@ -132,10 +164,40 @@ enum AuditCommand {
     },
 }
 
+/// `--identity ACCESS_KEY:SECRET:ARN` of `waguard sim`.
+#[derive(Debug, Clone)]
+struct SimIdentityArg {
+    access_key_id: String,
+    secret_access_key: String,
+    arn: String,
+}
+
+/// Splits on the first two ':' only: the ARN has colons of its own.
+fn parse_identity(s: &str) -> Result<SimIdentityArg, String> {
+    let mut parts = s.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(key), Some(secret), Some(arn))
+            if !key.is_empty() && !secret.is_empty() && arn.starts_with("arn:") =>
+        {
+            Ok(SimIdentityArg {
+                access_key_id: key.into(),
+                secret_access_key: secret.into(),
+                arn: arn.into(),
+            })
+        }
+        _ => Err("expected ACCESS_KEY:SECRET:ARN, e.g. AKIDEXAMPLE00000001:secret-of-16-chars:arn:aws:sts::123456789012:assumed-role/Dev/alice".into()),
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // `credentials` runs as a credential_process: its stderr is for errors, not progress.
+    init_tracing(if matches!(cli.command, Command::Credentials { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,9 +217,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -191,6 +253,7 @@ async fn run(command: Command) -> Result<(), String> {
             session_token,
             templates,
             organization,
+            identities,
         } => {
             let templates: Vec<&str> = if templates.is_empty() {
                 vec![DEMO_TEMPLATE_ARN]
@@ -210,12 +273,20 @@ async fn run(command: Command) -> Result<(), String> {
                     .map_err(|e| format!("{}: not an organization tree: {e}", path.display()))?;
                 sim.set_organization(tree);
             }
+            for i in &identities {
+                sim.add_identity(&i.access_key_id, &i.secret_access_key, &i.arn)
+                    .map_err(|e| format!("--identity: {e}"))?;
+            }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             eprintln!(
-                "simulated Well-Architected listening on http://{}",
-                listener.local_addr().map_err(|e| e.to_string())?
+                "simulated Well-Architected listening on http://{}{}",
+                listener.local_addr().map_err(|e| e.to_string())?,
+                match identities.len() {
+                    0 => String::new(),
+                    n => format!(" (also STS GetCallerIdentity for {n} identities)"),
+                }
             );
             let handler = move |req, peer| sim.clone().handle(req, peer);
             server::serve(
@@ -227,6 +298,29 @@ async fn run(command: Command) -> Result<(), String> {
                 std::time::Duration::from_secs(5),
             )
             .await;
+            Ok(())
+        }
+        Command::Credentials {
+            gateway,
+            profile,
+            region,
+            server_id,
+            sts_endpoint,
+            ca_file,
+        } => {
+            let options = ClientOptions {
+                gateway,
+                profile,
+                region,
+                server_id,
+                sts_endpoint,
+                ca_file,
+            };
+            let credentials = client::run(&options).await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                client::to_line(&credentials).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Policy { command } => policy_command(command),
@@ -262,8 +356,22 @@ async fn run(command: Command) -> Result<(), String> {
                 }
                 None => ", audit checkpoints off (no audit.signing_key_file)".into(),
             };
+            // The session keys are read as `serve` reads them, so a missing or short key fails
+            // here rather than when the pod starts.
+            let identity = if c.identity.enabled {
+                let loaded =
+                    crate::identity::Identity::load(&c.identity).map_err(|e| e.to_string())?;
+                format!(
+                    ", identity sign-in on ({} session keys, {} [[identities]] rules, sessions of {}s)",
+                    c.identity.key_files.len(),
+                    callers.identity_rules(),
+                    loaded.sessions.duration().as_secs()
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "{}: ok ({} callers, policy {} revision {}{signing})",
+                "{}: ok ({} callers, policy {} revision {}{signing}{identity})",
                 config.display(),
                 callers.len(),
                 c.policy.dir.display(),
@@ -358,6 +466,27 @@ const DEMO_SERVICE_KEY: &str = "AKWGDEMOSERVICEKEY01";
 const DEMO_SERVICE_SECRET: &str = "demo-service-secret-not-for-production";
 pub const DEMO_CALLER_KEY: &str = "AKWGDEMOPAYMENTS0001";
 pub const DEMO_CALLER_SECRET: &str = "demo-payments-secret-0001";
+/// The AWS identity the demo's simulated STS knows: alice's session of the PaymentsDev role,
+/// as IAM Identity Center would hand it out.
+pub const DEMO_IDENTITY_KEY: &str = "AKIDDEMOPAYMENTS0001";
+pub const DEMO_IDENTITY_SECRET: &str = "demo-alice-aws-secret-0001";
+pub const DEMO_IDENTITY_ARN: &str =
+    "arn:aws:sts::123456789012:assumed-role/PaymentsDev/alice@example.com";
+/// The demo's `[[identities]]` rule: the PaymentsDev role belongs to team payments.
+const DEMO_IDENTITY_RULE: &str = r#"
+# AWS identities that may sign in with `waguard credentials`: sessions of the PaymentsDev role
+# (arn:aws:sts::123456789012:assumed-role/PaymentsDev/<session>) act for team payments.
+[[identities]]
+arn = "arn:aws:iam::123456789012:role/PaymentsDev"
+team = "payments"
+[identities.attributes]
+cost_center = "cc-1001"
+"#;
+/// The server id the demo gateway answers to: the host of `http://localhost:PORT`.
+const DEMO_SERVER_ID: &str = "localhost";
+/// The AWS profiles of the demo's AWS config file.
+const DEMO_BASE_PROFILE: &str = "waguard-demo-base";
+const DEMO_GOVERNED_PROFILE: &str = "governed";
 
 fn write_demo_files(dir: &Path) -> Result<(), String> {
     for (name, text) in DEMO_FILES {
@@ -376,6 +505,7 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
         .tempdir()
         .map_err(|e| e.to_string())?;
     write_demo_files(dir.path())?;
+    let key_file = write_demo_identity_files(dir.path())?;
 
     let sim = Arc::new(Sim::new(
         DEMO_SERVICE_KEY,
@@ -386,6 +516,8 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     let organization: crate::organization::Snapshot = serde_json::from_str(DEMO_ORGANIZATION)
         .map_err(|e| format!("the demo organization: {e}"))?;
     sim.set_organization(organization);
+    sim.add_identity(DEMO_IDENTITY_KEY, DEMO_IDENTITY_SECRET, DEMO_IDENTITY_ARN)
+        .map_err(|e| format!("the demo identity: {e}"))?;
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -413,6 +545,11 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     // The simulator also plays AWS Organizations with the demo organization.
     config.organizations.enabled = true;
     config.organizations.endpoint = Some(format!("http://{sim_addr}"));
+    // And STS: callers may sign in with the demo AWS identity.
+    config.identity.enabled = true;
+    config.identity.server_id = Some(DEMO_SERVER_ID.into());
+    config.identity.key_files = vec![key_file];
+    config.identity.sts_endpoint = Some(format!("http://{sim_addr}"));
     let creds = Credentials::new(
         DEMO_SERVICE_KEY,
         DEMO_SERVICE_SECRET,
@@ -429,7 +566,7 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     let endpoint = format!("http://{}", running.addr);
 
     println!(
-        "waguard demo: gateway on {endpoint}, simulated Well-Architected on http://{sim_addr}"
+        "waguard demo: gateway on {endpoint}, simulated Well-Architected (and Organizations, STS) on http://{sim_addr}"
     );
     println!("config, callers and policy: {}", dir.path().display());
     println!("audit log: {}\n", config.audit.file.display());
@@ -463,8 +600,12 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
         "  aws wellarchitected create-template-share --endpoint-url {endpoint} --template-arn {DEMO_TEMPLATE_ARN} --shared-with 123412341234\n"
     );
 
+    let sign_in = DemoSignIn::new(dir.path(), running.addr, sim_addr)?;
+    sign_in.print();
+
     let mut result = Ok(());
     if exit {
+        let caller = Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo");
         for (target, expect_allow) in [
             ("ou-ab12-11111111", true),
             ("ou-ab12-99999999", false),
@@ -472,7 +613,8 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
             ("123412341234", false),
         ] {
             let (status, body) =
-                demo_client::create_template_share(&endpoint, DEMO_TEMPLATE_ARN, target).await?;
+                demo_client::create_template_share(&endpoint, DEMO_TEMPLATE_ARN, target, &caller)
+                    .await?;
             println!("create-template-share --shared-with {target}: HTTP {status} {body}");
             if (status == 200) != expect_allow {
                 result = Err(format!(
@@ -480,6 +622,9 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
                     if expect_allow { "a share" } else { "a denial" }
                 ));
             }
+        }
+        if let Err(e) = sign_in.exercise().await {
+            result = result.and(Err(e));
         }
     } else {
         println!("Press Ctrl-C to stop.");
@@ -491,6 +636,194 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     result
 }
 
+/// The demo's `[[identities]]` rule (appended to its callers file unless it has one) and a
+/// fresh random session key; returns the key's path.
+fn write_demo_identity_files(dir: &Path) -> Result<PathBuf, String> {
+    let callers = dir.join("callers.toml");
+    let mut text =
+        std::fs::read_to_string(&callers).map_err(|e| format!("{}: {e}", callers.display()))?;
+    if !text.contains("[[identities]]") {
+        text.push_str(DEMO_IDENTITY_RULE);
+        std::fs::write(&callers, text).map_err(|e| format!("{}: {e}", callers.display()))?;
+    }
+    let key_file = dir.join("identity.key");
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key)
+        .map_err(|_| "cannot draw random bytes for the demo's session key".to_string())?;
+    write_private(&key_file, &key)?;
+    Ok(key_file)
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Signing in to the demo with an AWS identity: the AWS config that does it, and `--exit`'s
+/// run through it.
+struct DemoSignIn {
+    /// How callers reach the gateway: `http://localhost:PORT` (the host is the server id).
+    gateway: String,
+    /// The simulated STS.
+    sts: String,
+    config_file: PathBuf,
+    config_text: String,
+}
+
+impl DemoSignIn {
+    fn new(dir: &Path, gateway: SocketAddr, sim: SocketAddr) -> Result<DemoSignIn, String> {
+        let port = gateway.port();
+        // The server id is "localhost", which `waguard credentials` takes from the URL's
+        // host; a gateway listening elsewhere than loopback gets the server id spelled out.
+        let (gateway, server_id_flag) =
+            if gateway.ip().is_loopback() || gateway.ip().is_unspecified() {
+                (format!("http://localhost:{port}"), String::new())
+            } else {
+                (
+                    format!("http://{gateway}"),
+                    format!(" --server-id {DEMO_SERVER_ID}"),
+                )
+            };
+        let sts = format!("http://{sim}");
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "waguard".into());
+        let exe = if exe.contains(char::is_whitespace) {
+            format!("\"{exe}\"")
+        } else {
+            exe
+        };
+        let config_text = format!(
+            "[profile {DEMO_BASE_PROFILE}]\n\
+             aws_access_key_id = {DEMO_IDENTITY_KEY}\n\
+             aws_secret_access_key = {DEMO_IDENTITY_SECRET}\n\
+             region = us-east-1\n\
+             \n\
+             [profile {DEMO_GOVERNED_PROFILE}]\n\
+             credential_process = {exe} credentials --gateway {gateway} --profile {DEMO_BASE_PROFILE} --sts-endpoint {sts}{server_id_flag}\n\
+             region = us-east-1\n\
+             services = waguard\n\
+             \n\
+             [services waguard]\n\
+             wellarchitected =\n  endpoint_url = {gateway}\n"
+        );
+        let config_file = dir.join("aws-config");
+        std::fs::write(&config_file, &config_text)
+            .map_err(|e| format!("{}: {e}", config_file.display()))?;
+        Ok(DemoSignIn {
+            gateway,
+            sts,
+            config_file,
+            config_text,
+        })
+    }
+
+    fn print(&self) {
+        println!(
+            "Or sign in with the AWS identity you already have, no waguard key needed: `waguard credentials`"
+        );
+        println!(
+            "signs an sts:GetCallerIdentity request with your AWS credentials (SSO, role, keys), without"
+        );
+        println!(
+            "sending it, and trades it at the gateway for short-lived credentials. The simulated STS knows"
+        );
+        println!(
+            "one identity, {DEMO_IDENTITY_ARN};\nthe [[identities]] rule in callers.toml maps its role PaymentsDev to team \"payments\"."
+        );
+        println!(
+            "This AWS config (written to {}) uses it:\n",
+            self.config_file.display()
+        );
+        for line in self.config_text.lines() {
+            if line.is_empty() {
+                println!();
+            } else {
+                println!("  {line}");
+            }
+        }
+        println!();
+        println!("  export AWS_CONFIG_FILE={}\n", self.config_file.display());
+        println!("Allowed (approved OU), with gateway-issued credentials -> a ShareId:");
+        println!(
+            "  aws wellarchitected create-template-share --profile {DEMO_GOVERNED_PROFILE} --template-arn {DEMO_TEMPLATE_ARN} --shared-with ou-ab12-22222222\n"
+        );
+        println!("Denied (OU not approved) -> AccessDeniedException naming the session ARN:");
+        println!(
+            "  aws wellarchitected create-template-share --profile {DEMO_GOVERNED_PROFILE} --template-arn {DEMO_TEMPLATE_ARN} --shared-with ou-ab12-99999999\n"
+        );
+        println!("(AWS CLI 2.13 or newer reads `services`.)\n");
+    }
+
+    /// `--exit`: the exchange `credential_process` makes, then an allowed and a denied share
+    /// with the credentials it got.
+    async fn exercise(&self) -> Result<(), String> {
+        let aws = Credentials::new(
+            DEMO_IDENTITY_KEY,
+            DEMO_IDENTITY_SECRET,
+            None,
+            None,
+            "waguard-demo-identity",
+        );
+        let sts =
+            client::sts_url("us-east-1", Some(&self.sts), &|_| None).map_err(|e| e.to_string())?;
+        let signed = client::sign_get_caller_identity(
+            &aws,
+            "us-east-1",
+            &sts,
+            DEMO_SERVER_ID,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| e.to_string())?;
+        let gateway: http::Uri = self
+            .gateway
+            .parse()
+            .map_err(|e| format!("{}: {e}", self.gateway))?;
+        let issued = client::exchange(&gateway, &signed, None)
+            .await
+            .map_err(|e| format!("demo: credentials --profile {DEMO_BASE_PROFILE}: {e}"))?;
+        println!(
+            "credentials --profile {DEMO_BASE_PROFILE}: {} (session of {DEMO_IDENTITY_ARN}) until {}",
+            issued.access_key_id, issued.expiration
+        );
+        let session = Credentials::new(
+            issued.access_key_id,
+            issued.secret_access_key,
+            Some(issued.session_token),
+            None,
+            "waguard-demo-session",
+        );
+        let mut result = Ok(());
+        for (target, expect_allow) in [("ou-ab12-22222222", true), ("ou-ab12-99999999", false)] {
+            let (status, body) = demo_client::create_template_share(
+                &self.gateway,
+                DEMO_TEMPLATE_ARN,
+                target,
+                &session,
+            )
+            .await?;
+            println!(
+                "create-template-share --profile {DEMO_GOVERNED_PROFILE} --shared-with {target}: HTTP {status} {body}"
+            );
+            if (status == 200) != expect_allow {
+                result = Err(format!(
+                    "demo: expected {} for {target} with the exchanged credentials",
+                    if expect_allow { "a share" } else { "a denial" }
+                ));
+            }
+        }
+        result
+    }
+}
+
 /// A minimal SigV4 client for `demo --exit`, signing the way the AWS SDKs do.
 mod demo_client {
     use aws_credential_types::Credentials;
@@ -500,12 +833,11 @@ mod demo_client {
     use hyper_util::rt::TokioExecutor;
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-    use super::{DEMO_CALLER_KEY, DEMO_CALLER_SECRET};
-
     pub async fn create_template_share(
         endpoint: &str,
         template_arn: &str,
         shared_with: &str,
+        caller: &Credentials,
     ) -> Result<(u16, String), String> {
         let path = format!(
             "/templates/shares/{}",
@@ -519,14 +851,13 @@ mod demo_client {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| e.to_string())?;
-        let caller = Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo");
         let signed = crate::upstream::sign_headers(
             "POST",
             &url,
             req.headers(),
             body.as_bytes(),
             "us-east-1",
-            &caller,
+            caller,
         )
         .map_err(|e| e.to_string())?;
         req.headers_mut().extend(signed);

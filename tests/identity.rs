@@ -460,3 +460,43 @@ async fn only_checked_requests_reach_sts_and_at_most_eight_at_a_time() {
         w.abort();
     }
 }
+
+#[test]
+fn check_config_reads_the_session_keys_as_serve_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("callers.toml"), CALLERS).unwrap();
+    std::fs::write(dir.path().join("short.key"), [1u8; 16]).unwrap();
+    std::fs::write(dir.path().join("good.key"), KEY).unwrap();
+    let check = |key: &str| {
+        let config = dir.path().join("waguard.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[policy]\ndir = \"{}\"\n[callers]\nfile = \"callers.toml\"\n[audit]\nfile = \"audit.jsonl\"\n[identity]\nenabled = true\nserver_id = \"{SERVER_ID}\"\nkey_files = [\"{key}\"]\n",
+                repo_policies().display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_waguard"))
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let ok = check("good.key");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("identity sign-in on (1 session keys"));
+    for bad in ["short.key", "missing.key"] {
+        let out = check(bad);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("identity.key_files") && err.contains(bad),
+            "{err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! (see `exchange`) is traded for short-lived gateway credentials (see `session`), mapped to a
 //! team by the `[[identities]]` rules of the callers file (see `rules`).
 
+pub mod client;
 pub mod exchange;
 pub mod rules;
 pub mod session;

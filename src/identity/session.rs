@@ -39,7 +39,9 @@ pub enum KeyError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: holds {len} bytes; a session key needs at least {MIN_KEY_BYTES} random bytes (e.g. head -c 32 /dev/urandom)")]
+    #[error(
+        "{path}: holds {len} bytes; a session key needs at least {MIN_KEY_BYTES} random bytes (e.g. head -c 32 /dev/urandom)"
+    )]
     TooShort { path: String, len: usize },
 }
 
@@ -111,7 +113,9 @@ pub struct Sessions {
 }
 
 fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn random_access_key_id() -> String {
@@ -149,7 +153,8 @@ impl Sessions {
             .first()
             .ok_or_else(|| GatewayError::Internal("no session key".into()))?;
         let access_key_id = random_access_key_id();
-        let expires = now + self.duration;
+        // Whole seconds, as AWS writes credential expiry times.
+        let expires = UNIX_EPOCH + Duration::from_secs(unix(now + self.duration));
         let claims = SessionClaims {
             v: 1,
             akid: access_key_id.clone(),
@@ -257,7 +262,12 @@ mod tests {
         let issuer = Sessions::new(vec![key(1)], Duration::from_secs(900)).unwrap();
         let now = SystemTime::now();
         let issued = issuer
-            .issue("arn:aws:iam::111122223333:user/bob", "platform", &attrs(), now)
+            .issue(
+                "arn:aws:iam::111122223333:user/bob",
+                "platform",
+                &attrs(),
+                now,
+            )
             .unwrap();
         let later = now + Duration::from_secs(901);
         assert!(matches!(
@@ -267,7 +277,12 @@ mod tests {
         // Signed by a key this gateway does not have.
         let stranger = Sessions::new(vec![key(9)], Duration::from_secs(900)).unwrap();
         let forged = stranger
-            .issue("arn:aws:iam::111122223333:user/bob", "security", &attrs(), now)
+            .issue(
+                "arn:aws:iam::111122223333:user/bob",
+                "security",
+                &attrs(),
+                now,
+            )
             .unwrap();
         assert!(matches!(
             issuer.caller(&forged.access_key_id, &forged.session_token, now),
