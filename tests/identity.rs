@@ -42,6 +42,17 @@ fn sts_request(
     creds: &Credentials,
     server_id: Option<&str>,
 ) -> SignedRequest {
+    sts_request_at(endpoint, body, creds, server_id, SystemTime::now())
+}
+
+/// [`sts_request`] signed at `time`.
+fn sts_request_at(
+    endpoint: &str,
+    body: &str,
+    creds: &Credentials,
+    server_id: Option<&str>,
+    time: SystemTime,
+) -> SignedRequest {
     let host = endpoint.trim_start_matches("http://").to_string();
     let mut headers = vec![
         (
@@ -58,7 +69,7 @@ fn sts_request(
         .identity(&identity)
         .region("us-east-1")
         .name("sts")
-        .time(SystemTime::now())
+        .time(time)
         .settings(SigningSettings::default())
         .build()
         .unwrap()
@@ -288,6 +299,7 @@ async fn sessions_are_checked_like_aws_checks_its_own() {
         Some("ExpiredTokenException")
     );
 
+    // Signed with a key this gateway does not (or no longer: rotated out) have.
     let stranger = Sessions::new(
         vec![SessionKey::from_bytes(vec![7; 32]).unwrap()],
         Duration::from_secs(900),
@@ -297,6 +309,30 @@ async fn sessions_are_checked_like_aws_checks_its_own() {
         .issue(principal, "security", &BTreeMap::new(), now)
         .unwrap();
     let e = list(as_creds(&forged)).await.unwrap_err();
+    assert_eq!(
+        e.into_service_error().meta().code(),
+        Some("UnrecognizedClientException")
+    );
+    // A genuine token whose payload was edited (team raised), its MAC kept.
+    let (payload, mac) = fresh.session_token.split_once('.').unwrap();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(payload).unwrap()).unwrap();
+    claims["team"] = "security".into();
+    let altered = format!(
+        "{}.{mac}",
+        engine.encode(serde_json::to_vec(&claims).unwrap())
+    );
+    let e = list(Credentials::new(
+        &fresh.access_key_id,
+        fresh.secret_access_key.expose(),
+        Some(altered),
+        None,
+        "t",
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(
         e.into_service_error().meta().code(),
         Some("UnrecognizedClientException")
@@ -331,6 +367,8 @@ async fn sessions_are_checked_like_aws_checks_its_own() {
         e.into_service_error().meta().code(),
         Some("UnrecognizedClientException")
     );
+    // Only the one valid session's request reached Well-Architected.
+    assert_eq!(h.sim.received().len(), 1);
     h.stop().await;
 }
 
@@ -419,6 +457,7 @@ async fn only_checked_requests_reach_sts_and_at_most_eight_at_a_time() {
     let creds = Credentials::new("AKIDANYONE000000001", "any-secret", None, None, "t");
     // Refused before STS: another action, another gateway's server id, a stale signature is
     // not even needed. None of these may open a connection to STS.
+    let (elsewhere, reached_elsewhere) = silent_sts().await;
     for signed in [
         sts_request(
             &sts,
@@ -428,12 +467,26 @@ async fn only_checked_requests_reach_sts_and_at_most_eight_at_a_time() {
         ),
         sts_request(&sts, GCI, &creds, Some("someone-else")),
         sts_request(&sts, GCI, &creds, None),
+        // Another host than the STS endpoint (an attacker's, or anything inside the network).
+        sts_request(&elsewhere, GCI, &creds, Some(SERVER_ID)),
+        // Signed six minutes ago.
+        sts_request_at(
+            &sts,
+            GCI,
+            &creds,
+            Some(SERVER_ID),
+            SystemTime::now() - Duration::from_secs(360),
+        ),
     ] {
         let resp = exchange(&h, &signed).await;
         assert!(resp.status == 400 || resp.status == 403, "{resp:?}");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        reached_elsewhere.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
     // Twelve valid exchanges against an STS that never answers: eight reach it, the others
     // wait their turn.
     let mut waiting = Vec::new();
