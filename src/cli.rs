@@ -113,6 +113,17 @@ enum Command {
         #[arg(long, default_value = "waguard.toml")]
         config: PathBuf,
     },
+    /// Print a service control policy that denies every share-creating and share-updating
+    /// Well-Architected action (from the service model) to all but the gateway's role.
+    Scp {
+        /// The IAM role the gateway runs as (its IRSA / Pod Identity role).
+        #[arg(long)]
+        gateway_role_arn: String,
+        /// Print the equivalent identity-based policy instead (to attach to roles and users,
+        /// or as a permissions boundary, where there is no AWS Organizations).
+        #[arg(long)]
+        identity_policy: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -342,6 +353,24 @@ async fn run(command: Command) -> Result<(), String> {
                 key.display(),
                 public.display()
             );
+            Ok(())
+        }
+        Command::Scp {
+            gateway_role_arn,
+            identity_policy,
+        } => {
+            if !crate::scp::is_role_arn(&gateway_role_arn) {
+                return Err(format!(
+                    "--gateway-role-arn {gateway_role_arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>, no wildcards)"
+                ));
+            }
+            let policy = if identity_policy {
+                crate::scp::identity_policy(&gateway_role_arn)
+            } else {
+                crate::scp::service_control_policy(&gateway_role_arn)
+            };
+            let text = serde_json::to_string_pretty(&policy).map_err(|e| e.to_string())?;
+            println!("{text}");
             Ok(())
         }
         Command::CheckConfig { config } => {
