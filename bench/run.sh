@@ -545,7 +545,8 @@ if [ "${BENCH_FLOOD:-1}" = 1 ] && [ "$RATE_TOOL" = oha ] && command -v taskset >
 import json, sys
 d = json.load(open(sys.argv[1]))
 codes = d.get("statusCodeDistribution") or {}
-errors = sum((d.get("errorDistribution") or {}).values())
+# Requests still in flight when oha's duration ends are "aborted due to deadline": not answers.
+errors = sum(v for k, v in (d.get("errorDistribution") or {}).items() if k != "aborted due to deadline")
 print(f"{d['summary']['requestsPerSec']:.0f}", codes.get("403", 0), sum(v for c, v in codes.items() if c != "403") + errors)
 EOF
 )
@@ -558,10 +559,12 @@ EOF
         if [ "$WITHIN" = yes ] && [ "$KEPT_UP" = yes ]; then FLOOD_BEST=$G_RPS; else break; fi
     done
     FLOOD_AUDIT_BYTES=$(stat -c %s "$TMP/audit-flood/audit.jsonl")
+    FLOOD_DECISIONS=$(grep -c '"type":"decision"' "$TMP/audit-flood/audit.jsonl" || true)
     FLOOD_AUTH_TOTAL=$(curl -sf "http://127.0.0.1:$ADMIN3_PORT/metrics" | awk '/^waguard_auth_failures_total/ {s += $2} END {printf "%d", s}')
     kill -TERM "$GW3_PID" 2>/dev/null || true
     wait "$GW3_PID" 2>/dev/null || true
     FLOOD_SUMMARIES=$(grep -c '"type":"auth_failures"' "$TMP/audit-flood/audit.jsonl" || true)
+    FLOOD_SUMMARY_BYTES=$(grep '"type":"auth_failures"' "$TMP/audit-flood/audit.jsonl" | wc -c)
     OHA_WRAP=
 else
     log "anonymous flood phase skipped (needs BENCH_FLOOD=1, oha, taskset and 2 CPUs)"
@@ -663,8 +666,9 @@ EOF
   shares at $FLOOD_LEGIT req/s (open loop) alongside garbage (a claimed key with a malformed,
   stale signature: refused 403) at rising fixed rates, ${FLOOD_SECS} s each. Quiet legitimate p99
   $(ms "$QUIET_P99"). **Highest garbage rate shed with the legitimate p99 within 2x quiet:
-  ${FLOOD_BEST:-none of the steps} req/s.** The flood gateway's audit file: $FLOOD_AUDIT_BYTES bytes
-  for $FLOOD_AUTH_TOTAL refused requests ($FLOOD_SUMMARIES \`auth_failures\` summary records).
+  ${FLOOD_BEST:-none of the steps} req/s.** The $FLOOD_AUTH_TOTAL refused requests took
+  $FLOOD_SUMMARY_BYTES bytes of audit log ($FLOOD_SUMMARIES \`auth_failures\` summary records); the file's
+  $FLOOD_AUDIT_BYTES bytes are otherwise the $FLOOD_DECISIONS legitimate decisions and their outcomes.
 
 | garbage offered (req/s) | shed (req/s) | answered 403 | other / errors | legitimate p99 | within 2x quiet |
 |---:|---:|---:|---:|---:|---|
