@@ -627,11 +627,28 @@ impl Gateway {
             .map(|s| s.access_key_id)
             .unwrap_or_default();
         let answer = {
-            let _turn = id
-                .sts_calls
-                .acquire()
-                .await
-                .map_err(|_| GatewayError::Internal("the STS call limiter is closed".into()))?;
+            // Anyone can post a well-formed exchange (only STS checks the signature), so a
+            // turn is waited for briefly: a flood of them answers 503 instead of holding the
+            // gateway's request slots.
+            let _turn =
+                match tokio::time::timeout(identity::STS_TURN_WAIT, id.sts_calls.acquire()).await {
+                    Ok(Ok(turn)) => turn,
+                    Ok(Err(_)) => {
+                        return Err(GatewayError::Internal(
+                            "the STS call limiter is closed".into(),
+                        ));
+                    }
+                    Err(_) => {
+                        self.metrics
+                            .credential_exchanges
+                            .with_label_values(&["busy"])
+                            .inc();
+                        return Err(GatewayError::Overloaded(format!(
+                            "the credential exchange is busy ({} STS calls in flight); retry",
+                            identity::MAX_STS_CALLS
+                        )));
+                    }
+                };
             self.upstream
                 .send_to_sts(
                     sts_request,

@@ -180,7 +180,7 @@ impl Metrics {
         let credential_exchanges = IntCounterVec::new(
             Opts::new(
                 "waguard_credential_exchanges_total",
-                "Credential exchanges by result: issued, invalid, refused_by_sts, no_rule, sts_unavailable",
+                "Credential exchanges by result: issued, invalid, refused_by_sts, no_rule, sts_unavailable, busy",
             ),
             &["result"],
         )?;

@@ -509,9 +509,21 @@ async fn only_checked_requests_reach_sts_and_at_most_eight_at_a_time() {
         8,
         "seen {seen}"
     );
+    // The four without a turn are answered 503 after a short wait, not held.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut busy = 0;
     for w in waiting {
-        w.abort();
+        if w.is_finished() {
+            let resp = w.await.unwrap();
+            assert_eq!(resp.status, 503, "{resp:?}");
+            assert_eq!(resp.error_type(), Some("ServiceUnavailableException"));
+            busy += 1;
+        } else {
+            w.abort();
+        }
     }
+    assert_eq!(busy, 4);
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 8);
 }
 
 #[test]

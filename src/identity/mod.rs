@@ -79,6 +79,8 @@ pub struct Identity {
 
 /// STS calls the gateway makes at once at most; further exchanges wait their turn.
 pub const MAX_STS_CALLS: usize = 8;
+/// How long an exchange waits for one of those turns before it is answered 503.
+pub const STS_TURN_WAIT: Duration = Duration::from_secs(1);
 /// Time allowed for STS to answer.
 pub const STS_TIMEOUT: Duration = Duration::from_secs(10);
 
