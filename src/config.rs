@@ -495,7 +495,10 @@ impl Config {
         }
         if identity.enabled {
             match &identity.server_id {
-                Some(id) if !id.is_empty() && id.len() <= 256 && id.bytes().all(|b| b.is_ascii_graphic()) => {}
+                Some(id)
+                    if !id.is_empty()
+                        && id.len() <= 256
+                        && id.bytes().all(|b| b.is_ascii_graphic()) => {}
                 _ => {
                     return Err(invalid(
                         "identity.server_id",

@@ -14,8 +14,7 @@ pub fn share_writing_actions() -> Vec<&'static str> {
         .iter()
         .map(|op| op.name)
         .filter(|name| {
-            (name.starts_with("Create") || name.starts_with("Update"))
-                && name.ends_with("Share")
+            (name.starts_with("Create") || name.starts_with("Update")) && name.ends_with("Share")
         })
         .collect();
     names.sort_unstable();

@@ -414,7 +414,11 @@ impl Upstream {
         max: usize,
     ) -> Result<(http::StatusCode, Bytes), GatewayError> {
         use http_body_util::{BodyExt, Limited};
-        let host = request.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+        let host = request
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let exchange = async {
             let resp = self.client.request(request).await.map_err(|e| {
                 GatewayError::UpstreamUnavailable(format!(
@@ -586,4 +590,3 @@ mod tests {
         );
     }
 }
-

@@ -77,19 +77,32 @@ fn aws_sts_region(host: &str) -> Option<String> {
 
 impl ExchangeRules {
     /// Parses the posted document (strict JSON: no repeated keys) and checks it.
-    pub fn parse(&self, document: &[u8], now: SystemTime) -> Result<Request<Full<Bytes>>, GatewayError> {
+    pub fn parse(
+        &self,
+        document: &[u8],
+        now: SystemTime,
+    ) -> Result<Request<Full<Bytes>>, GatewayError> {
         if document.len() > MAX_DOCUMENT_BYTES {
-            return Err(invalid(format!("the document exceeds {MAX_DOCUMENT_BYTES} bytes")));
+            return Err(invalid(format!(
+                "the document exceeds {MAX_DOCUMENT_BYTES} bytes"
+            )));
         }
         let value = crate::validate::parse_strict_json(document)?;
-        let signed: SignedRequest = serde_json::from_value(value)
-            .map_err(|e| invalid(format!("the document is not {{method, url, headers, body}}: {e}")))?;
+        let signed: SignedRequest = serde_json::from_value(value).map_err(|e| {
+            invalid(format!(
+                "the document is not {{method, url, headers, body}}: {e}"
+            ))
+        })?;
         self.check(&signed, now)
     }
 
     /// Checks that `signed` is a fresh GetCallerIdentity for an accepted STS endpoint, bound to
     /// this gateway, and returns it as the request to send.
-    pub fn check(&self, signed: &SignedRequest, now: SystemTime) -> Result<Request<Full<Bytes>>, GatewayError> {
+    pub fn check(
+        &self,
+        signed: &SignedRequest,
+        now: SystemTime,
+    ) -> Result<Request<Full<Bytes>>, GatewayError> {
         if signed.method != "POST" {
             return Err(invalid("the method must be POST"));
         }
@@ -104,7 +117,9 @@ impl ExchangeRules {
             return Err(invalid("the url must not carry user information"));
         }
         if !matches!(uri.path(), "/" | "") || uri.query().is_some() {
-            return Err(invalid("the url must be the STS endpoint itself, without path or query"));
+            return Err(invalid(
+                "the url must be the STS endpoint itself, without path or query",
+            ));
         }
         let host = authority.host().to_ascii_lowercase();
         let region_of_host = match &self.sts_endpoint {
@@ -148,7 +163,9 @@ impl ExchangeRules {
         for (name, value) in &signed.headers {
             let lower = name.to_ascii_lowercase();
             if !FORWARDED_HEADERS.contains(&lower.as_str()) {
-                return Err(invalid(format!("header {name:?} is not part of a GetCallerIdentity request")));
+                return Err(invalid(format!(
+                    "header {name:?} is not part of a GetCallerIdentity request"
+                )));
             }
             let name = HeaderName::from_bytes(lower.as_bytes())
                 .map_err(|_| invalid(format!("header {name:?} is not a header name")))?;
@@ -168,7 +185,9 @@ impl ExchangeRules {
         if let Some(ct) = header("content-type") {
             let essence = ct.split(';').next().unwrap_or("").trim();
             if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-                return Err(invalid("the content-type must be application/x-www-form-urlencoded"));
+                return Err(invalid(
+                    "the content-type must be application/x-www-form-urlencoded",
+                ));
             }
         }
         if header(SERVER_ID_HEADER) != Some(self.server_id.as_str()) {
@@ -177,8 +196,8 @@ impl ExchangeRules {
                 self.server_id
             )));
         }
-        let authorization =
-            header("authorization").ok_or_else(|| invalid("the authorization header is missing"))?;
+        let authorization = header("authorization")
+            .ok_or_else(|| invalid("the authorization header is missing"))?;
         let scope = authorization_scope(authorization)?;
         if scope.service != "sts" {
             return Err(invalid("the signature must be for the sts service"));
@@ -197,11 +216,14 @@ impl ExchangeRules {
             }
         }
         for name in headers.keys() {
-            if name.as_str().starts_with("x-amz-") && !scope.signed_headers.iter().any(|h| h == name.as_str()) {
+            if name.as_str().starts_with("x-amz-")
+                && !scope.signed_headers.iter().any(|h| h == name.as_str())
+            {
                 return Err(invalid(format!("{name} must be signed")));
             }
         }
-        let date = header("x-amz-date").ok_or_else(|| invalid("the x-amz-date header is missing"))?;
+        let date =
+            header("x-amz-date").ok_or_else(|| invalid("the x-amz-date header is missing"))?;
         let signed_at = parse_amz_date(date).ok_or_else(|| invalid("x-amz-date does not parse"))?;
         if (OffsetDateTime::from(now) - signed_at).unsigned_abs() > MAX_CLOCK_SKEW {
             return Err(GatewayError::InvalidSignature(
@@ -286,9 +308,15 @@ mod tests {
     const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
     fn signed(url: &str, region: &str, server_id: &str, at: SystemTime) -> SignedRequest {
-        let host = url.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+        let host = url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
         let headers = vec![
-            ("content-type", "application/x-www-form-urlencoded; charset=utf-8".to_string()),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+            ),
             ("host", host.to_string()),
             (SERVER_ID_HEADER, server_id.to_string()),
         ];
@@ -310,8 +338,10 @@ mod tests {
         )
         .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut all: BTreeMap<String, String> =
-            headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut all: BTreeMap<String, String> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         for (k, v) in instructions.headers() {
             all.insert(k.to_string(), v.to_string());
         }
@@ -348,19 +378,71 @@ mod tests {
     #[test]
     fn anything_else_is_refused() {
         let now = SystemTime::now();
-        let good = || signed("https://sts.amazonaws.com/", "us-east-1", "waguard.example.internal", now);
+        let good = || {
+            signed(
+                "https://sts.amazonaws.com/",
+                "us-east-1",
+                "waguard.example.internal",
+                now,
+            )
+        };
         let refused = |s: SignedRequest, why: &str| {
             assert!(rules().check(&s, now).is_err(), "{why}: {s:?}");
         };
-        refused(signed("https://sts.amazonaws.com/", "us-east-1", "other-gateway", now), "server id");
         refused(
-            signed("https://sts.amazonaws.com/", "us-east-1", "waguard.example.internal", now - std::time::Duration::from_secs(600)),
+            signed(
+                "https://sts.amazonaws.com/",
+                "us-east-1",
+                "other-gateway",
+                now,
+            ),
+            "server id",
+        );
+        refused(
+            signed(
+                "https://sts.amazonaws.com/",
+                "us-east-1",
+                "waguard.example.internal",
+                now - std::time::Duration::from_secs(600),
+            ),
             "stale",
         );
-        refused(signed("https://evil.example.com/", "us-east-1", "waguard.example.internal", now), "host");
-        refused(signed("https://sts.amazonaws.com.evil.example/", "us-east-1", "waguard.example.internal", now), "suffix");
-        refused(signed("http://sts.amazonaws.com/", "us-east-1", "waguard.example.internal", now), "http");
-        refused(signed("https://sts.eu-west-1.amazonaws.com/", "us-east-1", "waguard.example.internal", now), "region");
+        refused(
+            signed(
+                "https://evil.example.com/",
+                "us-east-1",
+                "waguard.example.internal",
+                now,
+            ),
+            "host",
+        );
+        refused(
+            signed(
+                "https://sts.amazonaws.com.evil.example/",
+                "us-east-1",
+                "waguard.example.internal",
+                now,
+            ),
+            "suffix",
+        );
+        refused(
+            signed(
+                "http://sts.amazonaws.com/",
+                "us-east-1",
+                "waguard.example.internal",
+                now,
+            ),
+            "http",
+        );
+        refused(
+            signed(
+                "https://sts.eu-west-1.amazonaws.com/",
+                "us-east-1",
+                "waguard.example.internal",
+                now,
+            ),
+            "region",
+        );
         let mut s = good();
         s.body = "Action=AssumeRole&Version=2011-06-15".into();
         refused(s, "action");
@@ -377,16 +459,28 @@ mod tests {
         s.headers.insert("x-forwarded-for".into(), "1.2.3.4".into());
         refused(s, "extra header");
         let mut s = good();
-        s.headers.insert("X-Waguard-Server-Id".into(), "waguard.example.internal".into());
+        s.headers.insert(
+            "X-Waguard-Server-Id".into(),
+            "waguard.example.internal".into(),
+        );
         refused(s, "repeated header");
         let mut s = good();
-        s.headers.insert("x-amz-security-token".into(), "unsigned".into());
+        s.headers
+            .insert("x-amz-security-token".into(), "unsigned".into());
         refused(s, "unsigned token");
         let mut s = good();
         s.url = "https://user@sts.amazonaws.com/".into();
         refused(s, "userinfo");
-        assert!(rules().parse(br#"{"method":"POST","method":"POST"}"#, now).is_err());
-        assert!(rules().parse(&vec![b' '; MAX_DOCUMENT_BYTES + 1], now).is_err());
+        assert!(
+            rules()
+                .parse(br#"{"method":"POST","method":"POST"}"#, now)
+                .is_err()
+        );
+        assert!(
+            rules()
+                .parse(&vec![b' '; MAX_DOCUMENT_BYTES + 1], now)
+                .is_err()
+        );
     }
 
     #[test]
@@ -396,9 +490,27 @@ mod tests {
             server_id: "gw".into(),
             sts_endpoint: Some("http://127.0.0.1:4566".parse().unwrap()),
         };
-        assert!(r.check(&signed("http://127.0.0.1:4566/", "us-east-1", "gw", now), now).is_ok());
-        assert!(r.check(&signed("http://127.0.0.1:4567/", "us-east-1", "gw", now), now).is_err());
-        assert!(r.check(&signed("https://sts.amazonaws.com/", "us-east-1", "gw", now), now).is_err());
+        assert!(
+            r.check(
+                &signed("http://127.0.0.1:4566/", "us-east-1", "gw", now),
+                now
+            )
+            .is_ok()
+        );
+        assert!(
+            r.check(
+                &signed("http://127.0.0.1:4567/", "us-east-1", "gw", now),
+                now
+            )
+            .is_err()
+        );
+        assert!(
+            r.check(
+                &signed("https://sts.amazonaws.com/", "us-east-1", "gw", now),
+                now
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -419,6 +531,12 @@ mod tests {
         let e = caller_arn(http::StatusCode::FORBIDDEN, denied).unwrap_err();
         assert!(e.to_string().contains("SignatureDoesNotMatch"), "{e}");
         assert!(caller_arn(http::StatusCode::OK, b"<Arn>not-an-arn</Arn>").is_err());
-        assert!(caller_arn(http::StatusCode::OK, b"<Arn><Arn>arn:aws:iam::123456789012:user/x</Arn></Arn>").is_err());
+        assert!(
+            caller_arn(
+                http::StatusCode::OK,
+                b"<Arn><Arn>arn:aws:iam::123456789012:user/x</Arn></Arn>"
+            )
+            .is_err()
+        );
     }
 }

@@ -33,7 +33,9 @@ impl IdentityRule {
         };
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         if parts.len() != 5 || !matches!(parts[1], "iam" | "sts") {
-            return Some("arn must be an IAM (arn:aws:iam::ACCOUNT:role/… or user/…) or STS ARN".into());
+            return Some(
+                "arn must be an IAM (arn:aws:iam::ACCOUNT:role/… or user/…) or STS ARN".into(),
+            );
         }
         if parts[4].is_empty() || parts[3].is_empty() {
             return Some("arn must name an account and a resource".into());
@@ -154,43 +156,80 @@ mod tests {
                 "payments",
             ),
             rule("arn:aws:iam::111122223333:role/Security", "security"),
-            rule("arn:aws:sts::444455556666:assumed-role/Audit/*@example.com", "audit"),
+            rule(
+                "arn:aws:sts::444455556666:assumed-role/Audit/*@example.com",
+                "audit",
+            ),
         ];
         let team = |arn: &str| find(&rules, arn).map(|r| r.team.as_str());
         assert_eq!(
-            team("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_PaymentsDev_0123abcd/alice@example.com"),
+            team(
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_PaymentsDev_0123abcd/alice@example.com"
+            ),
             Some("payments")
         );
         assert_eq!(
             team("arn:aws:sts::111122223333:assumed-role/Security/i-0abc"),
             Some("security")
         );
-        assert_eq!(team("arn:aws:iam::111122223333:user/ci-deploy"), Some("platform"));
+        assert_eq!(
+            team("arn:aws:iam::111122223333:user/ci-deploy"),
+            Some("platform")
+        );
         assert_eq!(
             team("arn:aws:sts::444455556666:assumed-role/Audit/carol@example.com"),
             Some("audit")
         );
         // Another account, another role, a role name that only starts alike, a user named
         // like a role.
-        assert_eq!(team("arn:aws:sts::999999999999:assumed-role/Security/x"), None);
-        assert_eq!(team("arn:aws:sts::111122223333:assumed-role/SecurityAdmin/x"), None);
-        assert_eq!(team("arn:aws:iam::111122223333:user/Security"), None);
-        assert_eq!(team("arn:aws:sts::444455556666:assumed-role/Audit/mallory"), None);
-        // The first matching rule wins.
-        let both = vec![rule("arn:aws:iam::111122223333:role/*", "a"), rule("arn:aws:iam::111122223333:role/Security", "b")];
         assert_eq!(
-            find(&both, "arn:aws:sts::111122223333:assumed-role/Security/s").map(|r| r.team.as_str()),
+            team("arn:aws:sts::999999999999:assumed-role/Security/x"),
+            None
+        );
+        assert_eq!(
+            team("arn:aws:sts::111122223333:assumed-role/SecurityAdmin/x"),
+            None
+        );
+        assert_eq!(team("arn:aws:iam::111122223333:user/Security"), None);
+        assert_eq!(
+            team("arn:aws:sts::444455556666:assumed-role/Audit/mallory"),
+            None
+        );
+        // The first matching rule wins.
+        let both = vec![
+            rule("arn:aws:iam::111122223333:role/*", "a"),
+            rule("arn:aws:iam::111122223333:role/Security", "b"),
+        ];
+        assert_eq!(
+            find(&both, "arn:aws:sts::111122223333:assumed-role/Security/s")
+                .map(|r| r.team.as_str()),
             Some("a")
         );
     }
 
     #[test]
     fn rules_that_cannot_work_are_refused() {
-        assert!(rule("arn:aws:iam::111122223333:role/teams/*", "t").problem().is_some());
-        assert!(rule("arn:aws:iam::111122223333:role/teams/Pay*", "t").problem().is_none());
-        assert!(rule("arn:aws:iam::111122223333:role/*", "t").problem().is_none());
+        assert!(
+            rule("arn:aws:iam::111122223333:role/teams/*", "t")
+                .problem()
+                .is_some()
+        );
+        assert!(
+            rule("arn:aws:iam::111122223333:role/teams/Pay*", "t")
+                .problem()
+                .is_none()
+        );
+        assert!(
+            rule("arn:aws:iam::111122223333:role/*", "t")
+                .problem()
+                .is_none()
+        );
         assert!(rule("arn:aws:s3:::bucket", "t").problem().is_some());
         assert!(rule("role/x", "t").problem().is_some());
-        assert!(rule("arn:aws:iam::111122223333:role/x", " ").problem().is_some());
+        assert!(
+            rule("arn:aws:iam::111122223333:role/x", " ")
+                .problem()
+                .is_some()
+        );
     }
 }
