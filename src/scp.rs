@@ -21,22 +21,15 @@ pub fn share_writing_actions() -> Vec<&'static str> {
     names
 }
 
-/// Whether `arn` is an IAM role ARN (`arn:<partition>:iam::<account>:role/<path/>name`).
+/// Whether `arn` is an IAM role ARN (`arn:<partition>:iam::<account>:role/<path/>name`), with
+/// no wildcards.
 pub fn is_role_arn(arn: &str) -> bool {
-    let Some(rest) = arn.strip_prefix("arn:") else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.splitn(5, ':').collect();
-    let [partition, service, region, account, resource] = parts[..] else {
-        return false;
-    };
-    partition.starts_with("aws")
-        && service == "iam"
-        && region.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && resource
-            .strip_prefix("role/")
+    crate::identity::exchange::is_principal_arn(arn)
+        && arn.split(':').nth(2) == Some("iam")
+        && arn
+            .splitn(6, ':')
+            .nth(5)
+            .and_then(|resource| resource.strip_prefix("role/"))
             .is_some_and(|r| !r.is_empty() && !r.ends_with('/'))
         && !arn.contains(['*', '?'])
 }
