@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod gateway;
 pub mod identity;
