@@ -212,6 +212,12 @@ mod tests {
         assert_eq!(json["share"]["target_type"], "ou");
         assert_eq!(json["scan"]["share_id"], s.share_id);
         assert_eq!(json["scan"]["status"], "ACCEPTED");
+        // The documented input schema covers scan inputs (`waguard policy eval` accepts them).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let schema = crate::policy::testing::load_input_schema(&dir)
+            .unwrap()
+            .unwrap();
+        crate::policy::testing::validate_input(&json, &schema).unwrap();
 
         let p = policy();
         let verdict = |s: &ExistingShare, team: &str| {

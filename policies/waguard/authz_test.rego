@@ -987,3 +987,34 @@ test_example_data_payments_nested_account_allowed if {
 	d := authz.decision with input as org_share_input("CreateTemplateShare", "payments", "222233334444", member_account("222233334444"))
 	allowed(d)
 }
+
+# ---------------------------------------------------------------------------
+# Drift scan: an existing share is judged with the input of its creation plus
+# "scan" (share id, status), the caller's team being the resource owner's tag
+# ("" when untagged). The decision must be the one creating it would get today.
+# ---------------------------------------------------------------------------
+
+scan_input(team, target_type, shared_with, status) := object.union(
+	share_input("CreateTemplateShare", team, target_type, shared_with),
+	{"scan": {"share_id": "11112222333344445555666677778888", "status": status}},
+)
+
+test_scan_of_a_compliant_share_allows if {
+	allowed(decide(scan_input("alpha", "ou", "ou-aaaa-11111111", "ACCEPTED")))
+}
+
+test_scan_of_a_share_no_longer_approved_denies_with_the_creation_reason if {
+	d := decide(scan_input("alpha", "ou", "ou-abcd-99999999", "PENDING"))
+	denied(d)
+	d.reasons == ["team \"alpha\" may not share review-template with ou \"ou-abcd-99999999\": not in the team's approved OUs"]
+}
+
+test_scan_of_an_untagged_resource_denies if {
+	denied(decide(scan_input("", "ou", "ou-aaaa-11111111", "ACCEPTED")))
+}
+
+test_scan_status_does_not_change_the_decision if {
+	every status in ["ACCEPTED", "PENDING", "REJECTED", "EXPIRED", "REVOKED", "ASSOCIATING", "ASSOCIATED", "FAILED"] {
+		allowed(decide(scan_input("alpha", "ou", "ou-aaaa-11111111", status)))
+	}
+}
