@@ -104,6 +104,24 @@ impl Running {
     }
 }
 
+/// The audit log as `[audit]` describes it (its signing key loaded).
+pub fn audit_options(config: &Config) -> Result<AuditOptions, StartError> {
+    let signing_key = match &config.audit.signing_key_file {
+        Some(path) => Some(Arc::new(load_signing_key(path)?)),
+        None => None,
+    };
+    Ok(AuditOptions {
+        stdout: config.audit.stdout,
+        stdout_buffer_bytes: config.audit.stdout_buffer_bytes,
+        max_file_bytes: config.audit.max_file_bytes,
+        max_files: config.audit.max_files,
+        signing_key,
+        log_name: config.audit.log_name.clone(),
+        checkpoint_interval: config.audit.checkpoint_interval,
+        ..AuditOptions::new(config.audit.file.clone())
+    })
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -119,21 +137,10 @@ pub async fn start(
     let callers = Callers::load(&config.callers.file)?;
     let policy = Policy::load(&config.policy.dir)?;
     let metrics = Arc::new(Metrics::new()?);
-    let signing_key = match &config.audit.signing_key_file {
-        Some(path) => Some(Arc::new(load_signing_key(path)?)),
-        None => None,
-    };
     let audit = AuditLog::open(AuditOptions {
-        stdout: config.audit.stdout,
-        stdout_buffer_bytes: config.audit.stdout_buffer_bytes,
-        max_file_bytes: config.audit.max_file_bytes,
-        max_files: config.audit.max_files,
-        signing_key,
-        log_name: config.audit.log_name.clone(),
-        checkpoint_interval: config.audit.checkpoint_interval,
         failures: Some(metrics.audit_write_failures.clone()),
         stdout_dropped: Some(metrics.audit_stdout_dropped.clone()),
-        ..AuditOptions::new(config.audit.file.clone())
+        ..audit_options(config)?
     })?;
     let organization = if config.organizations.enabled {
         let view = Arc::new(
@@ -227,6 +234,21 @@ pub async fn start(
     )];
     if let Some((view, first)) = organization {
         tasks.push(tokio::spawn(view.run(first, stopped.clone())));
+    }
+    if let Some(interval) = config.scan.interval {
+        let regions = config
+            .scan
+            .regions
+            .clone()
+            .or_else(|| config.upstream.allowed_regions.clone())
+            .unwrap_or_default();
+        let watch = crate::drift::watch::Watch {
+            gateway: gateway.clone(),
+            regions,
+            team_tag: config.scan.team_tag.clone(),
+            interval,
+        };
+        tasks.push(tokio::spawn(watch.run(stopped.clone())));
     }
     tasks.push(tokio::spawn(summarise_refusals(
         gateway.clone(),

@@ -1,5 +1,5 @@
-//! Commands: `serve`, `demo`, `sim`, `credentials`, `check-config`, `policy test/eval`,
-//! `audit verify/keygen`.
+//! Commands: `serve`, `demo`, `sim`, `credentials`, `scan`, `scp`, `check-config`,
+//! `policy test/eval`, `audit verify/keygen`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -71,6 +71,10 @@ enum Command {
         /// GetCallerIdentity signed with that key pair answers ARN.
         #[arg(long = "identity", value_name = "ACCESS_KEY:SECRET:ARN", value_parser = parse_identity)]
         identities: Vec<SimIdentityArg>,
+        /// Also serve this estate (TOML: [[resources]] with type, arn, name, tags and
+        /// [[resources.shares]]; see tests/fixtures/estate.toml).
+        #[arg(long, value_name = "FILE")]
+        seed: Option<PathBuf>,
     },
     /// Print short-lived gateway credentials for the AWS identity you already have, in the
     /// AWS `credential_process` format: signs an sts:GetCallerIdentity request with the
@@ -112,6 +116,23 @@ enum Command {
     CheckConfig {
         #[arg(long, default_value = "waguard.toml")]
         config: PathBuf,
+    },
+    /// Judge every existing share (review templates, workloads, custom lenses, profiles) in
+    /// the configured regions with today's policy, using the gateway's service credentials.
+    /// Exit 0: all compliant; 3: violations found; 1: errors (the scan is incomplete).
+    Scan {
+        #[arg(long, default_value = "waguard.toml")]
+        config: PathBuf,
+        /// Region to scan (repeatable); default: [scan] regions, else upstream.allowed_regions.
+        #[arg(long = "region")]
+        regions: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::drift::command::Format,
+        /// Delete every violating share (live and denied by policy) after listing them; each
+        /// deletion is a `revocation` record in the configured audit log. Without it nothing
+        /// changes.
+        #[arg(long)]
+        revoke: bool,
     },
     /// Print a service control policy that denies every share-creating and share-updating
     /// Well-Architected action (from the service model) to all but the gateway's role.
@@ -219,6 +240,30 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Scan {
+        config,
+        regions,
+        format,
+        revoke,
+    } = cli.command
+    {
+        let options = crate::drift::command::Options {
+            config,
+            regions,
+            format,
+            revoke,
+        };
+        return match runtime.block_on(async {
+            server::install_crypto_provider();
+            crate::drift::command::run(options, ServiceCredentials::default_chain().await).await
+        }) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("waguard scan: {e}");
+                ExitCode::from(crate::drift::scan::EXIT_ERROR)
+            }
+        };
+    }
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -265,6 +310,7 @@ async fn run(command: Command) -> Result<(), String> {
             templates,
             organization,
             identities,
+            seed,
         } => {
             let templates: Vec<&str> = if templates.is_empty() {
                 vec![DEMO_TEMPLATE_ARN]
@@ -287,6 +333,11 @@ async fn run(command: Command) -> Result<(), String> {
             for i in &identities {
                 sim.add_identity(&i.access_key_id, &i.secret_access_key, &i.arn)
                     .map_err(|e| format!("--identity: {e}"))?;
+            }
+            if let Some(path) = &seed {
+                let estate = crate::sim::Seed::load(path).map_err(|e| format!("--seed {e}"))?;
+                sim.seed(&estate)
+                    .map_err(|e| format!("--seed {}: {e}", path.display()))?;
             }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -373,6 +424,7 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{text}");
             Ok(())
         }
+        Command::Scan { .. } => Err("waguard scan runs from main".into()),
         Command::CheckConfig { config } => {
             let c = Config::load(&config).map_err(|e| e.to_string())?;
             let callers = Callers::load(&c.callers.file).map_err(|e| e.to_string())?;
@@ -511,11 +563,30 @@ team = "payments"
 [identities.attributes]
 cost_center = "cc-1001"
 "#;
+/// The OU the demo template was shared with around the gateway.
+const DEMO_DRIFT_TARGET: &str = "ou-ab12-99999999";
 /// The server id the demo gateway answers to: the host of `http://localhost:PORT`.
 const DEMO_SERVER_ID: &str = "localhost";
 /// The AWS profiles of the demo's AWS config file.
 const DEMO_BASE_PROFILE: &str = "waguard-demo-base";
 const DEMO_GOVERNED_PROFILE: &str = "governed";
+
+/// `scan.toml`: the demo's config pointed at the simulator (Well-Architected and
+/// Organizations), with an audit log of its own (the gateway holds `audit.jsonl`).
+fn write_demo_scan_config(dir: &Path, sim: SocketAddr) -> Result<PathBuf, String> {
+    let base = dir.join("waguard.toml");
+    let text = std::fs::read_to_string(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let text = text
+        .replace(
+            "[upstream]\n",
+            &format!("[upstream]\nendpoint = \"http://{sim}\"\n"),
+        )
+        .replace("file = \"audit.jsonl\"", "file = \"scan-audit.jsonl\"");
+    let text = format!("{text}\n[organizations]\nenabled = true\nendpoint = \"http://{sim}\"\n");
+    let path = dir.join("scan.toml");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
 
 fn write_demo_files(dir: &Path) -> Result<(), String> {
     for (name, text) in DEMO_FILES {
@@ -547,6 +618,22 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     sim.set_organization(organization);
     sim.add_identity(DEMO_IDENTITY_KEY, DEMO_IDENTITY_SECRET, DEMO_IDENTITY_ARN)
         .map_err(|e| format!("the demo identity: {e}"))?;
+    // Drift: the template belongs to payments, and someone shared it directly (around the
+    // gateway) with an OU payments may not share with.
+    sim.add_resource(
+        crate::drift::ResourceType::Template,
+        DEMO_TEMPLATE_ARN,
+        &[("waguard:team", "payments")],
+    )
+    .map_err(|e| format!("the demo estate: {e}"))?;
+    sim.add_share(
+        crate::drift::ResourceType::Template,
+        DEMO_TEMPLATE_ARN,
+        DEMO_DRIFT_TARGET,
+        crate::sim::ShareStatus::Accepted,
+        None,
+    )
+    .map_err(|e| format!("the demo estate: {e}"))?;
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -632,6 +719,22 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
     let sign_in = DemoSignIn::new(dir.path(), running.addr, sim_addr)?;
     sign_in.print();
 
+    let scan_config = write_demo_scan_config(dir.path(), sim_addr)?;
+    println!(
+        "Shares made around the gateway: the simulated account also holds a share nobody made through"
+    );
+    println!(
+        "waguard (the template shared directly with {DEMO_DRIFT_TARGET}). Find it with the gateway's service"
+    );
+    println!(
+        "credentials (exit code 3: violations found; add --revoke to delete it, audited):
+"
+    );
+    println!(
+        "  AWS_ACCESS_KEY_ID={DEMO_SERVICE_KEY} AWS_SECRET_ACCESS_KEY={DEMO_SERVICE_SECRET} waguard scan --config {}\n",
+        scan_config.display()
+    );
+
     let mut result = Ok(());
     if exit {
         let caller = Credentials::new(DEMO_CALLER_KEY, DEMO_CALLER_SECRET, None, None, "demo");
@@ -654,6 +757,30 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
         }
         if let Err(e) = sign_in.exercise().await {
             result = result.and(Err(e));
+        }
+        let options = crate::drift::command::Options {
+            config: scan_config,
+            regions: Vec::new(),
+            format: crate::drift::command::Format::Table,
+            revoke: false,
+        };
+        let service = Credentials::new(
+            DEMO_SERVICE_KEY,
+            DEMO_SERVICE_SECRET,
+            None,
+            None,
+            "waguard-demo",
+        );
+        println!("waguard scan:");
+        let code = crate::drift::command::run(
+            options,
+            ServiceCredentials::new(SharedCredentialsProvider::new(service)),
+        )
+        .await?;
+        if code != crate::drift::scan::EXIT_VIOLATIONS {
+            result = result.and(Err(format!(
+                "demo: the scan exited {code}, expected 3 (the share made around the gateway)"
+            )));
         }
     } else {
         println!("Press Ctrl-C to stop.");

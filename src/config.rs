@@ -36,6 +36,7 @@ pub struct Config {
     pub organizations: OrganizationsConfig,
     pub limits: crate::limits::LimitsConfig,
     pub identity: crate::identity::IdentityConfig,
+    pub scan: ScanConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +194,36 @@ pub struct OrganizationsConfig {
     pub lookup_timeout: Duration,
 }
 
+/// `[scan]`: judging the shares that already exist (`waguard scan`, and the gateway's
+/// background scan).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Regions scanned; default: `upstream.allowed_regions`.
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    /// The resource tag whose value is the owning team.
+    #[serde(default = "default_team_tag")]
+    pub team_tag: String,
+    /// The gateway scans in the background this often (seconds); off when unset.
+    #[serde(default, with = "opt_secs")]
+    pub interval: Option<Duration>,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            regions: None,
+            team_tag: default_team_tag(),
+            interval: None,
+        }
+    }
+}
+
+fn default_team_tag() -> String {
+    "waguard:team".into()
+}
+
 impl Default for OrganizationsConfig {
     fn default() -> Self {
         OrganizationsConfig {
@@ -227,6 +258,8 @@ struct RawConfig {
     limits: crate::limits::LimitsConfig,
     #[serde(default)]
     identity: crate::identity::IdentityConfig,
+    #[serde(default)]
+    scan: ScanConfig,
 }
 
 fn default_upstream() -> UpstreamConfig {
@@ -298,6 +331,19 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
         return Err(format!("{endpoint:?} must not have a path or query"));
     }
     Ok(())
+}
+
+/// An optional duration in seconds.
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{v} is not a valid number of seconds")))
+    }
 }
 
 /// Durations are written as seconds (integer or fractional) in the config file.
@@ -513,6 +559,46 @@ impl Config {
                 ));
             }
         }
+        let scan = raw.scan;
+        if let Some(regions) = &scan.regions {
+            if regions.is_empty() {
+                return Err(invalid(
+                    "scan.regions",
+                    "must name at least one region".into(),
+                ));
+            }
+            for r in regions {
+                if !crate::auth::is_region_name(r) {
+                    return Err(invalid(
+                        "scan.regions",
+                        format!("{r:?} is not a region name"),
+                    ));
+                }
+            }
+        }
+        let tag_ok = (1..=128).contains(&scan.team_tag.chars().count())
+            && !scan.team_tag.starts_with("aws:");
+        if !tag_ok {
+            return Err(invalid(
+                "scan.team_tag",
+                format!(
+                    "{:?} must be a tag key of 1 to 128 characters, not starting with aws:",
+                    scan.team_tag
+                ),
+            ));
+        }
+        if let Some(interval) = scan.interval {
+            if interval < Duration::from_secs(1) {
+                return Err(invalid("scan.interval", "must be at least 1 second".into()));
+            }
+            if scan.regions.is_none() && upstream.allowed_regions.is_none() {
+                return Err(invalid(
+                    "scan.regions",
+                    "required for the background scan when upstream.allowed_regions is unset"
+                        .into(),
+                ));
+            }
+        }
         Ok(Config {
             file: path.to_path_buf(),
             server,
@@ -523,6 +609,7 @@ impl Config {
             organizations,
             limits,
             identity,
+            scan,
         })
     }
 }

@@ -46,6 +46,10 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub connections_idle_closed: IntCounter,
     pub credential_exchanges: IntCounterVec,
+    pub shares: IntGaugeVec,
+    pub share_violations: IntGaugeVec,
+    pub scan_last_success: prometheus::Gauge,
+    pub scan_errors: IntCounter,
 }
 
 impl Metrics {
@@ -184,6 +188,28 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let shares = IntGaugeVec::new(
+            Opts::new(
+                "waguard_shares",
+                "Shares that exist, by resource type, as the last complete background scan found them",
+            ),
+            &["resource_type"],
+        )?;
+        let share_violations = IntGaugeVec::new(
+            Opts::new(
+                "waguard_share_violations",
+                "Live shares today's policy would not allow, by resource type, as the last complete background scan found them",
+            ),
+            &["resource_type"],
+        )?;
+        let scan_last_success = prometheus::Gauge::new(
+            "waguard_scan_last_success_timestamp_seconds",
+            "When the last complete background scan ended (Unix time; 0: none yet)",
+        )?;
+        let scan_errors = IntCounter::new(
+            "waguard_scan_errors_total",
+            "Background scans that could not read every region or judge every share",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new("waguard_build_info", "Build information (value 1)"),
             &["version"],
@@ -215,6 +241,10 @@ impl Metrics {
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_idle_closed.clone()))?;
         registry.register(Box::new(credential_exchanges.clone()))?;
+        registry.register(Box::new(shares.clone()))?;
+        registry.register(Box::new(share_violations.clone()))?;
+        registry.register(Box::new(scan_last_success.clone()))?;
+        registry.register(Box::new(scan_errors.clone()))?;
         registry.register(Box::new(build_info))?;
         shed.with_label_values(&["in_flight"]);
         for result in ["success", "error"] {
@@ -247,6 +277,10 @@ impl Metrics {
             connections_open,
             connections_idle_closed,
             credential_exchanges,
+            shares,
+            share_violations,
+            scan_last_success,
+            scan_errors,
         })
     }
 

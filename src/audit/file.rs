@@ -20,6 +20,50 @@ pub(super) struct AuditFile {
     len: u64,
     /// Seq of the first record in the current file (names the file when rotated).
     first_seq: u64,
+    /// `<path>.lock`, exclusively locked while this process writes the log: a second writer
+    /// (another gateway, or `waguard scan --revoke` on the same file) would fork the chain.
+    lock: Option<File>,
+}
+
+/// How long opening waits for another writer of the same log to let go of it (a writer of
+/// this process that is just closing), before refusing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the log's writer lock, `<path>.lock`; `None` for a device such as /dev/full.
+fn take_lock(path: &Path) -> Result<Option<File>, String> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(None);
+    }
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "another process is writing this audit log (it holds {}); two writers would fork the hash chain: give each process its own audit.file",
+                    lock_path.display()
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("{}: {e}", lock_path.display()));
+            }
+        }
+    }
 }
 
 /// What opening found: the chain head to continue from, and notes for the log.
@@ -33,6 +77,7 @@ impl AuditFile {
     /// Opens (creating) the file, discards a torn final record a crash left behind, and finds
     /// the chain head in it or, for a new file, in the newest rotated file.
     pub fn open(path: &Path) -> Result<Opened, String> {
+        let lock = take_lock(path)?;
         let mut notes = Vec::new();
         let mut head = None;
         match std::fs::metadata(path) {
@@ -72,6 +117,7 @@ impl AuditFile {
             identity: None,
             len: 0,
             first_seq: head.next_seq,
+            lock,
         };
         file.reopen(&head).map_err(|e| e.to_string())?;
         Ok(Opened { file, head, notes })
@@ -79,6 +125,12 @@ impl AuditFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Closes the file and lets go of the writer lock (the log is closed).
+    pub fn release(&mut self) {
+        self.file = None;
+        self.lock = None;
     }
 
     fn reopen(&mut self, head: &ChainHead) -> std::io::Result<()> {

@@ -469,6 +469,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_second_writer_of_the_same_log_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let first = AuditLog::open(options(&path)).unwrap();
+        first.append(rec(0)).await.unwrap();
+        let refused = AuditLog::open(options(&path))
+            .err()
+            .expect("a second writer");
+        assert!(
+            refused
+                .to_string()
+                .contains("another process is writing this audit log"),
+            "{refused}"
+        );
+        first.append(rec(1)).await.unwrap();
+        first.close().await;
+        // Closed: the next writer continues the same chain.
+        let second = AuditLog::open(options(&path)).unwrap();
+        second.append(rec(2)).await.unwrap();
+        second.close().await;
+        let report = verify_files(&[path], &no_options()).unwrap();
+        assert_eq!(report.records, 3);
+    }
+
+    #[tokio::test]
     async fn a_record_nothing_waits_on_reaches_the_disk_by_itself() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");

@@ -30,6 +30,11 @@ pub enum AuditRecord {
     Decision(Decision),
     /// What happened to a request whose decision was to forward it.
     Outcome(Outcome),
+    /// A share the drift scan found that today's policy does not allow (continuous mode; once
+    /// per share until it is fixed).
+    ShareViolation(ShareViolation),
+    /// `waguard scan --revoke` deleted (or failed to delete) a share policy does not allow.
+    Revocation(Revocation),
     /// A signed statement of the chain head (see `checkpoint`).
     Checkpoint(Checkpoint),
     /// Writes failed for a while; requests were refused meanwhile.
@@ -51,6 +56,8 @@ impl AuditRecord {
             AuditRecord::CredentialExchange(_) => "credential_exchange",
             AuditRecord::Decision(_) => "decision",
             AuditRecord::Outcome(_) => "outcome",
+            AuditRecord::ShareViolation(_) => "share_violation",
+            AuditRecord::Revocation(_) => "revocation",
             AuditRecord::Checkpoint(_) => "checkpoint",
             AuditRecord::AuditOutage(_) => "audit_outage",
             AuditRecord::AuditReopened(_) => "audit_reopened",
@@ -249,6 +256,55 @@ pub struct Outcome {
     pub latency_ms: Option<f64>,
 }
 
+/// A share as the drift scan found it, and the team that owns its resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannedShare {
+    pub region: String,
+    /// `review-template`, `workload`, `lens` or `profile`.
+    pub resource_type: String,
+    /// The resource's ARN.
+    pub resource: String,
+    pub share_id: String,
+    pub shared_with: String,
+    /// The share's status as AWS listed it (ACCEPTED, PENDING, ...).
+    pub status: String,
+    /// The resource's team tag (`[scan] team_tag`); empty when untagged.
+    pub team: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareViolation {
+    pub time: String,
+    pub share: ScannedShare,
+    /// Why policy would not allow creating this share today.
+    pub reasons: Vec<String>,
+    pub policy_revision: String,
+}
+
+/// Whether a revocation's delete succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationResult {
+    /// AWS deleted the share.
+    Revoked,
+    /// The share was already gone when the delete reached AWS.
+    AlreadyGone,
+    /// AWS refused or did not answer; the share may still exist (see `error`).
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub time: String,
+    pub share: ScannedShare,
+    /// Why policy does not allow the share: the reasons the deletion was made for.
+    pub reasons: Vec<String>,
+    pub policy_revision: String,
+    pub result: RevocationResult,
+    /// AWS's error code and message when the delete failed.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub time: String,
@@ -312,6 +368,8 @@ mod tests {
             AuditRecord::AuditRetention(_) => 7,
             AuditRecord::Throttled(_) => 8,
             AuditRecord::CredentialExchange(_) => 9,
+            AuditRecord::ShareViolation(_) => 10,
+            AuditRecord::Revocation(_) => 11,
         }
     }
 
@@ -441,7 +499,33 @@ mod tests {
                 aws_access_key_id: "ASIAEXAMPLEEXAMPLE00".into(),
                 expiration: now(),
             }),
+            AuditRecord::ShareViolation(ShareViolation {
+                time: now(),
+                share: scanned(),
+                reasons: vec!["ou-ab12-99999999 is not an approved OU of team payments".into()],
+                policy_revision: hash.clone(),
+            }),
+            AuditRecord::Revocation(Revocation {
+                time: now(),
+                share: scanned(),
+                reasons: vec!["ou-ab12-99999999 is not an approved OU of team payments".into()],
+                policy_revision: hash.clone(),
+                result: RevocationResult::Failed,
+                error: Some("ThrottlingException: Rate exceeded".into()),
+            }),
         ]
+    }
+
+    fn scanned() -> ScannedShare {
+        ScannedShare {
+            region: "us-east-1".into(),
+            resource_type: "review-template".into(),
+            resource: "arn:aws:wellarchitected:us-east-1:123456789012:review-template/x".into(),
+            share_id: "0123456789abcdef0123456789abcdef".into(),
+            shared_with: "ou-ab12-99999999".into(),
+            status: "ACCEPTED".into(),
+            team: "payments".into(),
+        }
     }
 
     #[test]

@@ -137,6 +137,9 @@ impl Writer {
                 if let Some(stdout) = self.stdout.take() {
                     stdout.finish(STDOUT_DRAIN);
                 }
+                // Another writer (a restarted gateway in the same process) may open the log
+                // as soon as `close` returns.
+                self.file.release();
                 if let Some(done) = close {
                     let _ = done.send(());
                 }

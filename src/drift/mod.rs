@@ -16,9 +16,14 @@ use time::OffsetDateTime;
 
 use crate::auth::{Authenticated, Caller, Secret};
 use crate::error::GatewayError;
-use crate::organization::{Context, Resolution};
+use crate::organization::{Context, OrganizationView, Resolution};
 use crate::policy::{Decision, Policy, input};
 use crate::{operation, validate};
+
+pub mod command;
+pub mod estate;
+pub mod scan;
+pub mod watch;
 
 /// What a share is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,6 +105,84 @@ fn create_request(share: &ExistingShare) -> Result<(String, serde_json::Value), 
     Ok((path, body))
 }
 
+/// The request that would create a share, routed and validated as the gateway would.
+struct Creation {
+    path: String,
+    routed: operation::Routed,
+    validated: validate::Validated,
+}
+
+impl Creation {
+    fn of(share: &ExistingShare) -> Result<Creation, GatewayError> {
+        let (path, body) = create_request(share)?;
+        let routed = operation::route("POST", &path, None)?;
+        if routed.spec.name != share.resource_type.create_operation() {
+            return Err(GatewayError::Internal(format!(
+                "{path} routed to {} instead of {}",
+                routed.spec.name,
+                share.resource_type.create_operation()
+            )));
+        }
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| GatewayError::Internal(format!("scan request body: {e}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let validated = validate::validate(&routed, &Method::POST, &headers, &bytes)?;
+        Ok(Creation {
+            path,
+            routed,
+            validated,
+        })
+    }
+
+    fn input(
+        &self,
+        share: &ExistingShare,
+        team: &str,
+        region: &str,
+        placed: Option<&Resolution>,
+        organization: Option<&Context>,
+        now: OffsetDateTime,
+    ) -> regorus::Value {
+        let auth = Authenticated {
+            caller: Arc::new(Caller {
+                access_key_id: "WAGUARDSCAN".into(),
+                secret_access_key: Secret::new(""),
+                principal: "waguard-scan".into(),
+                team: team.to_string(),
+                attributes: BTreeMap::new(),
+            }),
+            region: region.to_string(),
+            signed_at: now,
+        };
+        let mut value = input::build(
+            &auth,
+            &self.routed,
+            &self.validated,
+            placed,
+            organization,
+            "POST",
+            &self.path,
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            now,
+        );
+        if let Ok(fields) = value.as_object_mut() {
+            let scan: BTreeMap<regorus::Value, regorus::Value> = [
+                ("share_id", share.share_id.as_str()),
+                ("status", share.status.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (regorus::Value::from(k), regorus::Value::from(v)))
+            .collect();
+            fields.insert(regorus::Value::from("scan"), regorus::Value::from(scan));
+        }
+        value
+    }
+}
+
 /// The policy input for judging `share` as if `team` were creating it now.
 pub fn scan_input(
     share: &ExistingShare,
@@ -109,56 +192,7 @@ pub fn scan_input(
     organization: Option<&Context>,
     now: OffsetDateTime,
 ) -> Result<regorus::Value, GatewayError> {
-    let (path, body) = create_request(share)?;
-    let routed = operation::route("POST", &path, None)?;
-    if routed.spec.name != share.resource_type.create_operation() {
-        return Err(GatewayError::Internal(format!(
-            "{path} routed to {} instead of {}",
-            routed.spec.name,
-            share.resource_type.create_operation()
-        )));
-    }
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| GatewayError::Internal(format!("scan request body: {e}")))?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let validated = validate::validate(&routed, &Method::POST, &headers, &bytes)?;
-    let auth = Authenticated {
-        caller: Arc::new(Caller {
-            access_key_id: "WAGUARDSCAN".into(),
-            secret_access_key: Secret::new(""),
-            principal: "waguard-scan".into(),
-            team: team.to_string(),
-            attributes: BTreeMap::new(),
-        }),
-        region: region.to_string(),
-        signed_at: now,
-    };
-    let mut value = input::build(
-        &auth,
-        &routed,
-        &validated,
-        placed,
-        organization,
-        "POST",
-        &path,
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        now,
-    );
-    if let Ok(fields) = value.as_object_mut() {
-        let scan: BTreeMap<regorus::Value, regorus::Value> = [
-            ("share_id", share.share_id.as_str()),
-            ("status", share.status.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (regorus::Value::from(k), regorus::Value::from(v)))
-        .collect();
-        fields.insert(regorus::Value::from("scan"), regorus::Value::from(scan));
-    }
-    Ok(value)
+    Ok(Creation::of(share)?.input(share, team, region, placed, organization, now))
 }
 
 /// Today's verdict on an existing share.
@@ -172,6 +206,25 @@ pub fn judge(
     now: OffsetDateTime,
 ) -> Result<Decision, GatewayError> {
     let input = scan_input(share, team, region, placed, organization, now)?;
+    Ok(policy.evaluate_input(input))
+}
+
+/// Today's verdict on an existing share, with the share's target placed in the organization
+/// the way the gateway places a request's target.
+pub async fn judge_in(
+    policy: &Policy,
+    share: &ExistingShare,
+    team: &str,
+    region: &str,
+    organization: Option<&OrganizationView>,
+    now: OffsetDateTime,
+) -> Result<Decision, GatewayError> {
+    let creation = Creation::of(share)?;
+    let (placed, context) = match (organization, creation.validated.target()) {
+        (Some(view), Some(target)) => (Some(view.resolve(target).await), Some(view.context())),
+        _ => (None, None),
+    };
+    let input = creation.input(share, team, region, placed.as_ref(), context.as_ref(), now);
     Ok(policy.evaluate_input(input))
 }
 

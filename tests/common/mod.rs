@@ -286,10 +286,12 @@ file = "audit.jsonl"
     }
 
     /// Starts a second gateway on this harness's config file after `edit` rewrote its text,
-    /// sharing the simulated upstream.
+    /// sharing the simulated upstream. It writes its own audit log, `audit-second.jsonl`
+    /// (one writer per log), unless `edit` names another.
     pub async fn start_second_gateway(&self, edit: impl FnOnce(String) -> String) -> Running {
         let path = self.dir.path().join("waguard.toml");
-        let text = edit(std::fs::read_to_string(&path).unwrap());
+        let text = edit(std::fs::read_to_string(&path).unwrap())
+            .replace("file = \"audit.jsonl\"", "file = \"audit-second.jsonl\"");
         let config = Config::parse(&path, &text).unwrap();
         app::start(&config, service_credentials()).await.unwrap()
     }

@@ -19,6 +19,11 @@ Names, labels and the pod's file layout, in one place.
 {{- end }}
 {{- end }}
 
+{{/* The drift scan's CronJob (and its ConfigMap and NetworkPolicy). */}}
+{{- define "waguard.scanName" -}}
+{{- printf "%s-scan" (include "waguard.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "waguard.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -84,6 +89,8 @@ app.kubernetes.io/component: gateway
 {{- define "waguard.auditSigningDir" -}}/etc/waguard/audit-signing{{- end }}
 {{- define "waguard.identityKeysDir" -}}/etc/waguard/identity-keys{{- end }}
 {{- define "waguard.gitRoot" -}}/var/run/waguard/git{{- end }}
+{{- /* The drift scan's own audit claim (scan.cronJob.auditClaim), never the gateway's audit volume. */}}
+{{- define "waguard.scanAuditDir" -}}/var/lib/waguard-scan{{- end }}
 
 {{- define "waguard.policyDir" -}}
 {{- $source := .Values.policies.source }}
@@ -331,4 +338,48 @@ volumeMounts:
     mountPath: /etc/git-secret
     readOnly: true
   {{- end }}
+{{- end }}
+
+{{/*
+The policy as a container sees it (read-only), and the pod volumes behind it: shared by the
+gateway Deployment and the drift-scan CronJob. Empty for policies.source=image.
+*/}}
+{{- define "waguard.policyMounts" -}}
+{{- if eq .Values.policies.source "configMap" }}
+- name: policies
+  mountPath: {{ include "waguard.policyDir" . }}
+  readOnly: true
+{{- else if eq .Values.policies.source "gitSync" }}
+- name: git
+  mountPath: {{ include "waguard.gitRoot" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "waguard.policyVolumes" -}}
+{{- $gitSync := .Values.policies.gitSync }}
+{{- if eq .Values.policies.source "configMap" }}
+- name: policies
+  configMap:
+    name: {{ include "waguard.fullname" . }}-policies
+    # Restores the policy's folders (ConfigMap keys cannot hold '/').
+    items:
+      {{- range $path, $_ := include "waguard.policyFiles" . | fromJson }}
+      - key: {{ include "waguard.policyKey" $path }}
+        path: {{ $path }}
+      {{- end }}
+{{- else if eq .Values.policies.source "gitSync" }}
+- name: git
+  emptyDir:
+    sizeLimit: 256Mi
+- name: git-tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if ne $gitSync.auth.type "none" }}
+- name: git-secret
+  secret:
+    secretName: {{ $gitSync.auth.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
 {{- end }}

@@ -32,6 +32,8 @@ REPO_POLICIES = REPO / "policies"
 RELEASE, NAMESPACE = "waguard", "waguard"
 AUDIT_SIGNING_DIR = "/etc/waguard/audit-signing"
 IDENTITY_KEYS_DIR = "/etc/waguard/identity-keys"
+SCAN_NAME = f"{RELEASE}-scan"
+SCAN_AUDIT_DIR = "/var/lib/waguard-scan"
 # Oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schema we have.
 KUBE_VERSIONS = ("1.30", "1.37")
 EXIT_MISSING_PACKAGES = 3
@@ -95,6 +97,32 @@ class Rendered:
     def config(self) -> dict[str, Any]:
         return tomllib.loads(self.toml_text)
 
+    @property
+    def gateway_policy_from_image(self) -> bool:
+        return not any(m["name"] in ("policies", "git") for m in self.gateway["volumeMounts"])
+
+    @property
+    def scan_cronjob(self) -> dict[str, Any]:
+        return self.one("CronJob", SCAN_NAME)
+
+    @property
+    def scan_pod(self) -> dict[str, Any]:
+        return self.scan_cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+    @property
+    def scan(self) -> dict[str, Any]:
+        return container(self.scan_pod, "scan")
+
+    @property
+    def scan_toml_text(self) -> str:
+        """The waguard.toml the scan container reads, from the ConfigMap its config volume names."""
+        vol = next(v for v in self.scan_pod["volumes"] if v["name"] == "config")["configMap"]
+        return self.one("ConfigMap", vol["name"])["data"]["waguard.toml"]
+
+    @property
+    def scan_config(self) -> dict[str, Any]:
+        return tomllib.loads(self.scan_toml_text)
+
 
 def container(pod: dict[str, Any], name: str, init: bool = False) -> dict[str, Any]:
     found = [c for c in pod.get("initContainers" if init else "containers", []) if c["name"] == name]
@@ -131,7 +159,12 @@ def check_schemas(r: Rendered) -> None:
 
 
 def check_hardening(r: Rendered) -> None:
-    pod = r.pod
+    check_pod_hardening(r.pod)
+    for cronjob in r.all("CronJob"):
+        check_pod_hardening(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def check_pod_hardening(pod: dict[str, Any]) -> None:
     psc = pod["securityContext"]
     assert psc["runAsNonRoot"] is True, "pod runAsNonRoot"
     assert psc["runAsUser"] != 0, "pod runs as root"
@@ -235,6 +268,8 @@ def check_references(r: Rendered, values: dict[str, Any], external_secrets: set[
         assert p["targetPort"] in names, f"Service port {p['name']} targets unknown {p['targetPort']}"
     for kind in ("PodDisruptionBudget", "NetworkPolicy"):
         for o in r.all(kind):
+            if o["metadata"]["name"] == SCAN_NAME:
+                continue  # the scan pods' own NetworkPolicy: checked by expect_scan_*
             key = "podSelector" if kind == "NetworkPolicy" else "selector"
             assert o["spec"][key]["matchLabels"].items() <= labels.items(), f"{kind} misses the pods"
     sa = r.pod["serviceAccountName"]
@@ -249,9 +284,11 @@ def waguard_binary() -> str:
     return binary
 
 
-def check_config_with_binary(r: Rendered) -> str:
-    """Runs `waguard check-config` on the rendered waguard.toml, pod paths mapped to a temp dir."""
-    text, cfg = r.toml_text, r.config
+def check_config_with_binary(r: Rendered, toml_text: str | None = None) -> str:
+    """Runs `waguard check-config` on the rendered waguard.toml (or `toml_text`, another config
+    the chart renders), pod paths mapped to a temp dir holding what the gateway pod would see."""
+    text = r.toml_text if toml_text is None else toml_text
+    cfg = tomllib.loads(text)
     assert isinstance(cfg["server"].get("max_body_bytes", 0), int), "max_body_bytes rendered as a float"
     binary = waguard_binary()
     with tempfile.TemporaryDirectory(prefix="waguard-chart-") as tmp:
@@ -369,8 +406,10 @@ def expect_defaults(r: Rendered) -> None:
     }
     ports = {p["name"]: p["port"] for p in r.one("Service")["spec"]["ports"]}
     assert ports == {"http": 80, "admin": 9090}, ports
-    for kind in ("HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PersistentVolumeClaim"):
+    for kind in ("HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PersistentVolumeClaim", "CronJob"):
         assert not r.all(kind), f"{kind} rendered by default"
+    assert r.names("ConfigMap") == {RELEASE, f"{RELEASE}-policies"}, r.names("ConfigMap")
+    assert "Drift scan" not in r.notes
     assert "AWS_ENDPOINT_URL_WELLARCHITECTED=http://waguard.waguard.svc.cluster.local\n" in r.notes
 
 
@@ -566,7 +605,159 @@ def expect_inline_policy(r: Rendered) -> None:
     assert "checksum/policies" in r.deployment["spec"]["template"]["metadata"]["annotations"]
 
 
-CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = [
+# Gateway volumes that hold what `waguard scan` never reads; none of them may reach the scan job.
+GATEWAY_ONLY_VOLUMES = ("callers", "tls", "identity-keys", "audit-signing", "audit")
+
+
+def volume_source(volume: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in volume.items() if k != "name"}
+
+
+def check_scan_job(r: Rendered, revoke: bool) -> None:
+    """What every drift-scan CronJob must be: the gateway's AWS role, image, hardening and policy,
+    failing visibly, and nothing else of the gateway's."""
+    cronjob = r.scan_cronjob
+    assert cronjob["apiVersion"] == "batch/v1", cronjob["apiVersion"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid", "two scans could run at once"
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    pod, scan = r.scan_pod, r.scan
+    assert pod["restartPolicy"] == "Never", "a failed scan would restart in place instead of failing the Job"
+    assert [c["name"] for c in pod["containers"]] == ["scan"], "a sidecar would keep the Job from finishing"
+    # The gateway's ServiceAccount (its AWS role), image and security contexts.
+    assert pod["serviceAccountName"] == r.pod["serviceAccountName"]
+    assert pod["automountServiceAccountToken"] is False, "Kubernetes API token mounted"
+    assert (scan["image"], scan["imagePullPolicy"]) == (r.gateway["image"], r.gateway["imagePullPolicy"])
+    assert scan["securityContext"] == r.gateway["securityContext"]
+    assert pod["securityContext"] == r.pod["securityContext"]
+    gw_env = {e["name"]: e for e in r.gateway["env"] if e["name"] != "POD_NAME"}
+    assert {e["name"]: e for e in scan.get("env", [])} == gw_env, "AWS environment differs from the gateway's"
+    # Scan pods are never picked by the gateway's Deployment, Service, PDB or NetworkPolicy.
+    labels = job["template"]["metadata"]["labels"]
+    selectors = [r.deployment["spec"]["selector"]["matchLabels"], r.one("Service")["spec"]["selector"]]
+    selectors += [o["spec"]["selector"]["matchLabels"] for o in r.all("PodDisruptionBudget")]
+    selectors += [o["spec"]["podSelector"]["matchLabels"] for o in r.all("NetworkPolicy")
+                  if o["metadata"]["name"] != SCAN_NAME]
+    for selector in selectors:
+        assert not selector.items() <= labels.items(), f"scan pods match the gateway's selector {selector}"
+    args = scan["args"]
+    assert args[:3] == ["scan", "--config", "/etc/waguard/waguard.toml"], args
+    assert args[args.index("--format") + 1] in ("json", "table"), args
+    assert ("--revoke" in args) == revoke, args
+    # Every mount names a volume; the config file is the config volume's, read-only.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in scan["volumeMounts"]}
+    for c in pod["containers"] + pod.get("initContainers", []):
+        for m in c["volumeMounts"]:
+            assert m["name"] in volumes, f"{c['name']} mounts unknown volume {m['name']}"
+    config_mount = mount_covering(scan, args[2])
+    assert config_mount and config_mount["name"] == "config" and config_mount["readOnly"] is True, config_mount
+    assert volumes["config"]["configMap"]["name"] in r.names("ConfigMap")
+    cfg = r.scan_config
+    # The policy exactly as the gateway has it: same volumes, same mount, read-only.
+    gw_volumes = {v["name"]: v for v in r.pod["volumes"]}
+    gw_mounts = {m["name"]: m for m in r.gateway["volumeMounts"]}
+    for name in ("policies", "git", "git-tmp", "git-secret"):
+        assert volumes.get(name) == gw_volumes.get(name), f"policy volume {name} differs from the gateway's"
+    for name in ("policies", "git"):
+        assert mounts.get(name) == gw_mounts.get(name), f"policy mount {name} differs from the gateway's"
+    assert cfg["policy"]["dir"] == r.config["policy"]["dir"]
+    policy_mount = mount_covering(scan, cfg["policy"]["dir"])
+    if r.gateway_policy_from_image:
+        assert policy_mount is None, f"policy.dir shadowed by {policy_mount}"
+    else:
+        assert policy_mount and policy_mount["readOnly"] is True, f"policy.dir not mounted read-only: {policy_mount}"
+    # Nothing the scan does not read: no callers keys, TLS pair, session keys, signer key, or
+    # the gateway's audit log (whose lock the gateway holds).
+    for name in GATEWAY_ONLY_VOLUMES:
+        assert name not in volumes and name not in mounts, f"gateway volume {name} in the scan job"
+        if name in gw_volumes:
+            assert all(volume_source(v) != volume_source(gw_volumes[name]) for v in volumes.values()), (
+                f"the gateway's {name} volume is mounted in the scan job under another name"
+            )
+    for key, path in config_paths(cfg).items():
+        if key not in ("policy.dir", "audit.file"):
+            assert mount_covering(scan, path) is None, f"{key} = {path} is mounted in the scan job"
+    secrets = {v["secret"]["secretName"] for v in volumes.values() if "secret" in v}
+    assert secrets <= {v["secret"]["secretName"] for v in volumes.values() if v["name"] == "git-secret"}, secrets
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes.values() if "persistentVolumeClaim" in v}
+    audit_mount = mount_covering(scan, cfg["audit"]["file"])
+    if revoke:
+        # Its own claim, writable, holding the audit file its config names.
+        assert cfg["audit"]["file"] == f"{SCAN_AUDIT_DIR}/audit.jsonl", cfg["audit"]
+        assert cfg["audit"]["file"] != r.config["audit"]["file"], "the scan would write the gateway's audit path"
+        assert audit_mount and audit_mount["name"] == "scan-audit" and not audit_mount.get("readOnly"), audit_mount
+        assert audit_mount["mountPath"] == SCAN_AUDIT_DIR and "subPath" not in audit_mount, audit_mount
+        assert claims == {volumes["scan-audit"]["persistentVolumeClaim"]["claimName"]}, claims
+    else:
+        assert audit_mount is None and not claims, "a report-only scan mounts an audit volume"
+    # With networkPolicy.enabled the scan pods get the gateway's egress and no ingress.
+    if r.all("NetworkPolicy"):
+        np = r.one("NetworkPolicy", SCAN_NAME)["spec"]
+        assert np["podSelector"]["matchLabels"].items() <= labels.items(), "scan NetworkPolicy misses the scan pods"
+        assert np["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in np, np
+        gateway_egress = r.one("NetworkPolicy", RELEASE)["spec"]["egress"]
+        assert np["egress"] == gateway_egress, "scan egress differs from the gateway's"
+    else:
+        assert SCAN_NAME not in r.names("NetworkPolicy")
+    assert f"Drift scan: CronJob {SCAN_NAME}" in r.notes, r.notes
+
+
+def expect_scan_report_only(r: Rendered) -> None:
+    check_scan_job(r, revoke=False)
+    cronjob = r.scan_cronjob["spec"]
+    assert cronjob["schedule"] == "17 * * * *" and "timeZone" not in cronjob
+    assert (cronjob["successfulJobsHistoryLimit"], cronjob["failedJobsHistoryLimit"]) == (3, 3)
+    assert cronjob["startingDeadlineSeconds"] == 300
+    job = cronjob["jobTemplate"]["spec"]
+    # Exit 3 (violations) must show as a failed Job at once, so alerts fire.
+    assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 1800, job
+    # Regions from config.upstream.allowed_regions; JSON for log pipelines; nothing revoked.
+    assert r.scan["args"] == ["scan", "--config", "/etc/waguard/waguard.toml", "--format", "json"], r.scan["args"]
+    # The gateway's own waguard.toml, from the gateway's ConfigMap.
+    config_volume = next(v for v in r.scan_pod["volumes"] if v["name"] == "config")
+    assert config_volume["configMap"] == {"name": RELEASE}, config_volume
+    assert r.scan_toml_text == r.toml_text
+    assert SCAN_NAME not in r.names("ConfigMap"), "report-only needs no config of its own"
+    assert "initContainers" not in r.scan_pod
+    assert {e["name"]: e.get("value") for e in r.scan["env"]} == {"AWS_REGION": "eu-west-1"}
+    assert r.scan["resources"]["limits"]["memory"] == "256Mi"
+    assert "report only" in r.notes, r.notes
+
+
+def expect_scan_revoking(r: Rendered) -> str:
+    check_scan_job(r, revoke=True)
+    args = r.scan["args"]
+    assert args == ["scan", "--config", "/etc/waguard/waguard.toml", "--region", "eu-west-1",
+                    "--region", "us-east-1", "--format", "table", "--revoke"], args
+    job = r.scan_cronjob["spec"]
+    assert job["schedule"] == "*/30 * * * *" and job["timeZone"] == "Europe/Berlin", job
+    assert "startingDeadlineSeconds" not in job
+    assert job["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 600
+    claim = next(v for v in r.scan_pod["volumes"] if v["name"] == "scan-audit")["persistentVolumeClaim"]
+    assert claim == {"claimName": "waguard-scan-audit"}, claim
+    # Policy from git: one checkout before the scan, no sidecar.
+    init = container(r.scan_pod, "git-sync-init", init=True)
+    assert init == container(r.pod, "git-sync-init", init=True), "the scan's checkout differs from the gateway's"
+    # Its config is the gateway's with [audit] moved into its claim: no signer key (it stays in
+    # the gateway pod) and no stdout copy (stdout carries the report).
+    config_volume = next(v for v in r.scan_pod["volumes"] if v["name"] == "config")
+    assert config_volume["configMap"] == {"name": SCAN_NAME}, config_volume
+    gateway, scan = r.config, r.scan_config
+    assert "signing_key_file" in gateway["audit"] and "signing_key_file" not in scan["audit"], scan["audit"]
+    assert scan["audit"]["stdout"] is False
+    expected = {**gateway["audit"], "file": f"{SCAN_AUDIT_DIR}/audit.jsonl", "stdout": False}
+    del expected["signing_key_file"]
+    assert scan["audit"] == expected, scan["audit"]
+    assert {k: v for k, v in scan.items() if k != "audit"} == {k: v for k, v in gateway.items() if k != "audit"}
+    assert scan["scan"] == {"team_tag": "owner", "regions": ["eu-west-1"]}
+    # The config the job reads passes check-config, checkpoints off.
+    out = check_config_with_binary(r, r.scan_toml_text)
+    assert "audit checkpoints off" in out, out
+    assert "revoking violating shares" in r.notes, r.notes
+    return f"scan's {out}"
+
+
+CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], str | None], set[str]]] = [
     ("default values", {}, expect_defaults, {"waguard-callers"}),
     (
         "IRSA annotation, callers Secret from values",
@@ -685,6 +876,41 @@ CASES: list[tuple[str, dict[str, Any], Callable[[Rendered], None], set[str]]] = 
     ),
     ("policy baked into the image", {"policies": {"source": "image"}}, expect_image_policy, {"waguard-callers"}),
     (
+        "drift scan CronJob reports only, with the gateway's role and policy but none of its secrets",
+        {
+            "scan": {"cronJob": {"enabled": True}},
+            "config": {"upstream": {"allowed_regions": ["us-east-1", "eu-west-1"]},
+                       "identity": {"enabled": True, "server_id": "waguard.example.internal"}},
+            "aws": {"region": "eu-west-1"},
+            "tls": {"enabled": True, "existingSecret": "waguard-cert-manager"},
+            "identity": {"keys": {"existingSecret": "waguard-identity-keys"}},
+            "audit": {"volume": {"type": "persistentVolumeClaim"}},
+        },
+        expect_scan_report_only,
+        {"waguard-callers", "waguard-cert-manager", "waguard-identity-keys"},
+    ),
+    (
+        "drift scan CronJob revokes into its own audit claim, policy from git-sync, NetworkPolicy",
+        {
+            "scan": {"cronJob": {"enabled": True, "revoke": True, "auditClaim": "waguard-scan-audit",
+                                 "regions": ["eu-west-1", "us-east-1"], "format": "table",
+                                 "schedule": "*/30 * * * *", "timeZone": "Europe/Berlin",
+                                 "startingDeadlineSeconds": None, "activeDeadlineSeconds": 600}},
+            "config": {"scan": {"team_tag": "owner", "regions": ["eu-west-1"]},
+                       "audit": {"checkpoint_interval": 5}},
+            "audit": {"signing": {"existingSecret": "waguard-audit-signing"},
+                      "volume": {"type": "persistentVolumeClaim"}},
+            "policies": {
+                "source": "gitSync",
+                "gitSync": {"repo": "git@github.com:example/waguard-policies.git",
+                            "auth": {"type": "ssh", "existingSecret": "policy-repo-ssh"}},
+            },
+            "networkPolicy": {"enabled": True},
+        },
+        expect_scan_revoking,
+        {"waguard-callers", "waguard-audit-signing", "policy-repo-ssh"},
+    ),
+    (
         "config keys pass through to waguard.toml",
         {
             "config": {
@@ -764,17 +990,32 @@ REJECTED: list[tuple[str, dict[str, Any], str]] = [
      {"config": {"identity": {"sts_endpoint": "https://sts.amazonaws.com/x"}}}, "/config/identity/sts_endpoint"),
     ("no session keys listed (schema)",
      {"identity": {"keys": {"existingSecret": "waguard-identity-keys", "items": []}}}, "/identity/keys/items"),
+    ("drift scan revoking without an audit claim of its own",
+     {"scan": {"cronJob": {"enabled": True, "revoke": True}},
+      "config": {"upstream": {"allowed_regions": ["us-east-1"]}}},
+     "scan.cronJob.revoke needs scan.cronJob.auditClaim"),
+    ("drift scan revoking into the gateway's audit claim",
+     {"scan": {"cronJob": {"enabled": True, "revoke": True, "auditClaim": "waguard-audit", "regions": ["us-east-1"]}},
+      "audit": {"volume": {"type": "persistentVolumeClaim"}}},
+     "is the gateway's audit claim"),
+    ("drift scan with no region to scan", {"scan": {"cronJob": {"enabled": True}}}, "no regions to scan"),
+    ("drift scan report format other than table or json (schema)",
+     {"scan": {"cronJob": {"enabled": True, "format": "yaml", "regions": ["us-east-1"]}}}, "/scan/cronJob/format"),
+    ("drift scan region that is not a region name (schema)",
+     {"scan": {"cronJob": {"regions": ["us east"]}}}, "/scan/cronJob/regions/0"),
+    ("unknown [scan] key in config (schema)", {"config": {"scan": {"intervall": 60}}}, "intervall"),
 ]
 
 
-def run_case(values: dict[str, Any], expect: Callable[[Rendered], None], external: set[str]) -> str:
+def run_case(values: dict[str, Any], expect: Callable[[Rendered], str | None], external: set[str]) -> str:
     r = render(values)
     check_schemas(r)
     check_hardening(r)
     check_probes_and_shutdown(r)
     check_references(r, values, external)
-    expect(r)
-    return f"{len(r.objects)} objects valid for Kubernetes {'/'.join(KUBE_VERSIONS)}; {check_config_with_binary(r)}"
+    extra = expect(r)
+    detail = f"{len(r.objects)} objects valid for Kubernetes {'/'.join(KUBE_VERSIONS)}; {check_config_with_binary(r)}"
+    return f"{detail}; {extra}" if extra else detail
 
 
 def run_rejected(values: dict[str, Any], words: str) -> str:
@@ -789,7 +1030,9 @@ def run_rejected(values: dict[str, Any], words: str) -> str:
 
 def run_lint() -> str:
     for values in (None, {"tls": {"enabled": True, "existingSecret": "x"}, "networkPolicy": {"enabled": True},
-                          "serviceMonitor": {"enabled": True}, "autoscaling": {"enabled": True}}):
+                          "serviceMonitor": {"enabled": True}, "autoscaling": {"enabled": True},
+                          "scan": {"cronJob": {"enabled": True, "revoke": True, "auditClaim": "scan-audit",
+                                               "regions": ["us-east-1"]}}}):
         report = helm.lint(CHART, values, strict=True, kube_version="v1.30.0")
         problems = [m for m in report["messages"] if m["severity"] >= 2] + [{"error": e} for e in report["errors"]]
         assert not problems, f"helm lint: {problems}"
