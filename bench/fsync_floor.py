@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The disk's floor under a durable audit record: how long making one ~300-byte record durable
+takes on this filesystem, by write strategy and by how often records come.
+
+    python3 bench/fsync_floor.py [DIR] [--records N]
+
+DIR (default: $TMPDIR or /tmp) should be on the filesystem the audit log lives on. Strategies:
+
+  append            write(2) to a growing O_APPEND file, then fdatasync: what the audit writer
+                    does today. On ext4 every append also changes the file size, which
+                    fdatasync must commit through the journal.
+  overwrite-zeroed  pwrite into space written with zeros beforehand, then fdatasync: the size
+                    and the block map do not change (PostgreSQL's WAL segments).
+  overwrite-falloc  pwrite into fallocate(2)d space (unwritten extents), then fdatasync.
+  odirect-dsync     O_DIRECT|O_DSYNC rewrite of the record's 4 KiB block in zeroed space: one
+                    syscall, no page cache.
+
+Spacings: back to back (the writer saturated), 1 ms apart (about 1,000 req/s, one writer) and
+50 ms apart (an idle gateway: a few share operations a minute). Prints a Markdown table of
+p50 / p90 / p99 / max in microseconds.
+"""
+import mmap
+import os
+import sys
+import tempfile
+import time
+
+RECORD = b"x" * 299 + b"\n"
+SEGMENT = 16 * 1024 * 1024
+BLOCK = 4096
+# Each spacing's run is capped at about this many seconds.
+RUN_SECONDS = 10.0
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def zeroed(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    chunk = b"\0" * (1 << 20)
+    for _ in range(SEGMENT // len(chunk)):
+        os.write(fd, chunk)
+    os.fsync(fd)
+    return fd
+
+
+class Append:
+    name = "append"
+
+    def open(self, path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        os.fsync(fd)
+        return fd
+
+    def write(self, fd, i):
+        os.write(fd, RECORD)
+        os.fdatasync(fd)
+
+
+class OverwriteZeroed:
+    name = "overwrite-zeroed"
+
+    def open(self, path):
+        return zeroed(path)
+
+    def write(self, fd, i):
+        os.pwrite(fd, RECORD, i * len(RECORD))
+        os.fdatasync(fd)
+
+
+class OverwriteFalloc(OverwriteZeroed):
+    name = "overwrite-falloc"
+
+    def open(self, path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.posix_fallocate(fd, 0, SEGMENT)
+        os.fsync(fd)
+        return fd
+
+
+class DirectDsync:
+    name = "odirect-dsync"
+
+    def open(self, path):
+        os.close(zeroed(path))
+        self.buf = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT needs
+        self.offset = 0
+        return os.open(path, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
+
+    def write(self, fd, i):
+        block, within = divmod(self.offset, BLOCK)
+        if within + len(RECORD) > BLOCK:
+            block, within = block + 1, 0
+            self.buf.seek(0)
+            self.buf.write(b"\0" * BLOCK)
+        self.buf.seek(within)
+        self.buf.write(RECORD)
+        os.pwrite(fd, self.buf, block * BLOCK)
+        self.offset = block * BLOCK + within + len(RECORD)
+
+
+def measure(strategy, directory, records, spacing):
+    path = os.path.join(directory, f"fsync-floor-{strategy.name}")
+    fd = strategy.open(path)
+    n = records if spacing == 0 else min(records, int(RUN_SECONDS / spacing))
+    lat = []
+    try:
+        for i in range(n):
+            t = time.perf_counter()
+            strategy.write(fd, i)
+            lat.append((time.perf_counter() - t) * 1e6)
+            if spacing:
+                time.sleep(spacing)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return n, lat
+
+
+def main():
+    args = sys.argv[1:]
+    records = 2000
+    if "--records" in args:
+        i = args.index("--records")
+        records = int(args[i + 1])
+        del args[i : i + 2]
+    directory = args[0] if args else tempfile.gettempdir()
+    print(f"fdatasync floor in {directory}, {len(RECORD)}-byte records\n")
+    print("| strategy | spacing | records | p50 µs | p90 µs | p99 µs | max µs |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for spacing, label in [(0, "back to back"), (0.001, "1 ms"), (0.05, "50 ms (idle)")]:
+        for strategy in (Append(), OverwriteZeroed(), OverwriteFalloc(), DirectDsync()):
+            n, lat = measure(strategy, directory, records, spacing)
+            p = [percentile(lat, q) for q in (50, 90, 99)]
+            print(
+                f"| {strategy.name} | {label} | {n} | {p[0]:.0f} | {p[1]:.0f} | {p[2]:.0f} | {max(lat):.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
