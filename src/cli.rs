@@ -133,6 +133,10 @@ enum Command {
         /// changes.
         #[arg(long)]
         revoke: bool,
+        /// With --revoke: when there are more violations than this, delete none (a policy
+        /// mistake can make every share a violation).
+        #[arg(long, default_value_t = crate::drift::command::DEFAULT_MAX_REVOCATIONS)]
+        max_revocations: usize,
     },
     /// Print a service control policy that denies every share-creating and share-updating
     /// Well-Architected action (from the service model) to all but the gateway's role.
@@ -245,6 +249,7 @@ pub fn main() -> ExitCode {
         regions,
         format,
         revoke,
+        max_revocations,
     } = cli.command
     {
         let options = crate::drift::command::Options {
@@ -252,6 +257,7 @@ pub fn main() -> ExitCode {
             regions,
             format,
             revoke,
+            max_revocations,
         };
         return match runtime.block_on(async {
             server::install_crypto_provider();
@@ -763,6 +769,7 @@ async fn demo(listen: SocketAddr, exit: bool) -> Result<(), String> {
             regions: Vec::new(),
             format: crate::drift::command::Format::Table,
             revoke: false,
+            max_revocations: crate::drift::command::DEFAULT_MAX_REVOCATIONS,
         };
         let service = Credentials::new(
             DEMO_SERVICE_KEY,

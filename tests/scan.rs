@@ -326,6 +326,17 @@ async fn revoke_deletes_exactly_the_violations_and_audits_each() {
     let before = sim.sim.estate();
     let config = scan_config(dir.path(), sim.addr, "");
 
+    // More violations than the bound: a policy mistake looks like this, so nothing goes.
+    let run = scan(&config, &["--revoke", "--max-revocations", "5"], SERVICE).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("6 violations is more than --max-revocations 5: nothing was revoked"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.sim.estate(), before);
+
     let run = scan(&config, &["--revoke"], SERVICE).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     // The list of what will be deleted comes before the deletions.

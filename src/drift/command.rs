@@ -28,7 +28,13 @@ pub struct Options {
     pub regions: Vec<String>,
     pub format: Format,
     pub revoke: bool,
+    /// `--revoke` deletes nothing when it finds more violations than this.
+    pub max_revocations: usize,
 }
+
+/// `--max-revocations` by default: a policy mistake (an emptied team list) makes every share a
+/// violation, and revoking them all would be an outage of its own.
+pub const DEFAULT_MAX_REVOCATIONS: usize = 20;
 
 /// Runs the scan; the exit code is the report's (0, 3, or 1), or 1 when a revocation failed.
 pub async fn run(options: Options, credentials: ServiceCredentials) -> Result<u8, String> {
@@ -77,7 +83,15 @@ pub async fn run(options: Options, credentials: ServiceCredentials) -> Result<u8
     print_report(&mut out, &report, options.format).map_err(|e| e.to_string())?;
     let mut code = report.exit_code();
     if let Some(audit) = audit {
-        let revoked = revoke(&mut out, &scan, &report, &audit, options.format).await;
+        let revoked = revoke(
+            &mut out,
+            &scan,
+            &report,
+            &audit,
+            options.format,
+            options.max_revocations,
+        )
+        .await;
         audit.close().await;
         if !revoked? {
             code = EXIT_ERROR;
@@ -131,10 +145,18 @@ async fn revoke(
     report: &Report,
     audit: &AuditLog,
     format: Format,
+    max: usize,
 ) -> Result<bool, String> {
     let violations: Vec<_> = report.violations().collect();
     if violations.is_empty() {
         return Ok(true);
+    }
+    if violations.len() > max {
+        return Err(format!(
+            "{} violations is more than --max-revocations {max}: nothing was revoked. A policy mistake looks like this; if the report is right, rerun with --max-revocations {}",
+            violations.len(),
+            violations.len()
+        ));
     }
     if !report.errors.is_empty() {
         // Revoking from a partial view is still right for what was seen; say so.

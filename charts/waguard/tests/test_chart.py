@@ -728,7 +728,8 @@ def expect_scan_revoking(r: Rendered) -> str:
     check_scan_job(r, revoke=True)
     args = r.scan["args"]
     assert args == ["scan", "--config", "/etc/waguard/waguard.toml", "--region", "eu-west-1",
-                    "--region", "us-east-1", "--format", "table", "--revoke"], args
+                    "--region", "us-east-1", "--format", "table", "--revoke",
+                    "--max-revocations", "20"], args
     job = r.scan_cronjob["spec"]
     assert job["schedule"] == "*/30 * * * *" and job["timeZone"] == "Europe/Berlin", job
     assert "startingDeadlineSeconds" not in job
