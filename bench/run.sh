@@ -275,6 +275,26 @@ start_gateway waguard "$GW_PORT" "$ADMIN_PORT" "$AUDIT_FILE"
 GW_PID=$LAST_PID
 
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# CPU time (clock ticks, user + system) and context switches (voluntary, involuntary) of a
+# process, summed over its threads: a thread that wakes another for each request shows here.
+proc_counters() {
+    local pid=$1
+    awk '{printf "%d ", $14 + $15}' "/proc/$pid/stat"
+    cat /proc/"$pid"/task/*/status 2>/dev/null |
+        awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
+             END {printf "%d %d\n", v, n}'
+}
+# Per request between two proc_counters snapshots: sets R[name.cpu_us], R[name.vcsw], R[name.ivcsw].
+per_request() { # name "before" "after" requests
+    local name=$1 t0 v0 n0 t1 v1 n1
+    read -r t0 v0 n0 <<<"$2"
+    read -r t1 v1 n1 <<<"$3"
+    R[$name.cpu_us]=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v r="$4" 'BEGIN {printf "%.0f", t / hz * 1e6 / r}')
+    R[$name.vcsw]=$(awk -v c="$((v1 - v0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
+    R[$name.ivcsw]=$(awk -v c="$((n1 - n0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
+    log "$name: per request ${R[$name.cpu_us]} us of gateway CPU, ${R[$name.vcsw]} voluntary + ${R[$name.ivcsw]} involuntary context switches"
+}
 RSS_START=$(rss_kib "$GW_PID" VmRSS)
 
 # ---------------------------------------------------------------- the signed request
@@ -377,7 +397,9 @@ if [ "$RATE_TOOL" = oha ]; then
     run_oha rate_nginx "$PROXY_PORT"
     sign
     hist_snapshot >"$TMP/hist-before"
+    COUNTERS_BEFORE=$(proc_counters "$GW_PID")
     run_oha rate_waguard "$GW_PORT"
+    per_request rate_waguard "$COUNTERS_BEFORE" "$(proc_counters "$GW_PID")" "${R[rate_waguard.requests]}"
     hist_snapshot >"$TMP/hist-after"
 else
     # Each of RATE_CONNS connections waits RATE_CONNS*1000/RATE ms before each request, so the
@@ -438,7 +460,9 @@ if [ -n "$SHM" ]; then
     sign "$GW2_PORT"
     hist_snapshot "$ADMIN2_PORT" >"$TMP/hist2-before"
     if [ "$RATE_TOOL" = oha ]; then
+        COUNTERS_BEFORE=$(proc_counters "$GW2_PID")
         run_oha rate_tmpfs "$GW2_PORT"
+        per_request rate_tmpfs "$COUNTERS_BEFORE" "$(proc_counters "$GW2_PID")" "${R[rate_tmpfs.requests]}"
     else
         run_wrk rate_tmpfs "$GW2_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
     fi
@@ -646,6 +670,7 @@ EOF
     cat <<EOF
 
 - **added latency at $RATE req/s** (waguard − direct, $RATE_TOOL): p50 $(diff_ms "${R[rate_waguard.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_waguard.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_waguard.p999_us]}" "${R[rate_direct.p999_us]}") (nginx proxy adds p50 $(diff_ms "${R[rate_nginx.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_nginx.p99_us]}" "${R[rate_direct.p99_us]}"))
+- **gateway CPU per request at $RATE req/s** (/proc, all threads): ${R[rate_waguard.cpu_us]-n/a} µs, ${R[rate_waguard.vcsw]-n/a} voluntary + ${R[rate_waguard.ivcsw]-n/a} involuntary context switches; audit on tmpfs: ${R[rate_tmpfs.cpu_us]-n/a} µs, ${R[rate_tmpfs.vcsw]-n/a} + ${R[rate_tmpfs.ivcsw]-n/a}
 EOF
     if [ "$RUN_PY" = 1 ]; then
         echo "- added latency, open-loop cross-check (python): p50 $(diff_ms "${R[py_waguard.p50_us]}" "${R[py_direct.p50_us]}"), p99 $(diff_ms "${R[py_waguard.p99_us]}" "${R[py_direct.p99_us]}"), p99.9 $(diff_ms "${R[py_waguard.p999_us]}" "${R[py_direct.p999_us]}") (client's own send lateness p99: ${R[py_waguard.late_p99_us]} us)"
