@@ -33,6 +33,12 @@ const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// Same as above, but the path keeps its slashes.
 const SIGV4_PATH_ENCODE: &AsciiSet = &SIGV4_ENCODE.remove(b'/');
 
+/// SigV4's `UriEncode`: what the SDKs do to a path label (an ARN's `:` and `/` included) or a
+/// query value.
+pub fn uri_encode(s: &str) -> String {
+    utf8_percent_encode(s, SIGV4_ENCODE).to_string()
+}
+
 /// A caller whose signature checked out.
 #[derive(Debug, Clone)]
 pub struct Authenticated {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Limited};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::{ExistingShare, ResourceType};
+use crate::auth::sigv4::uri_encode as enc;
 use crate::error::GatewayError;
 use crate::upstream::{Outbound, Upstream};
 
@@ -21,17 +21,6 @@ const PAGE_SIZE: u32 = 50;
 const MAX_PAGES: usize = 10_000;
 /// The largest answer read; a page of 50 summaries is a few KiB.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
-
-/// What the SDKs leave unencoded in a path label or query value (RFC 3986 unreserved).
-const LABEL: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, LABEL).to_string()
-}
 
 /// How throttled (and briefly unavailable) calls are retried.
 #[derive(Debug, Clone, Copy)]

@@ -11,7 +11,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 
 use crate::auth::{Authenticated, Caller, Secret};
@@ -80,7 +79,7 @@ pub struct ExistingShare {
 
 /// The method, raw path and JSON body of the request that would create `share`.
 fn create_request(share: &ExistingShare) -> Result<(String, serde_json::Value), GatewayError> {
-    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let enc = crate::auth::sigv4::uri_encode;
     let mut body = serde_json::json!({
         "SharedWith": share.shared_with,
         "ClientRequestToken": format!("waguard-scan-{}", share.share_id),
