@@ -804,3 +804,76 @@ async fn with_organizations_an_account_moved_out_of_an_approved_ou_becomes_a_vio
     );
     assert_eq!(sim.sim.estate().len(), 2, "nothing revoked");
 }
+
+#[tokio::test]
+async fn a_revocation_that_cannot_be_recorded_stops_the_scan_after_that_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start().await;
+    seed(&sim.sim, dir.path());
+    let before = sim.sim.estate();
+    // Every write to /dev/full fails: the first revocation's record cannot be written.
+    let config = scan_config(dir.path(), sim.addr, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("file = \"audit.jsonl\"", "file = \"/dev/full\"");
+    std::fs::write(&config, text).unwrap();
+    let run = scan(&config, &["--revoke"], SERVICE).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the revocation record could not be written")
+            && run.stderr.contains("stopped revoking"),
+        "{}",
+        run.stderr
+    );
+    let deletes = sim
+        .sim
+        .well_architected_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("Delete"))
+        .count();
+    assert_eq!(deletes, 1, "nothing after the unrecorded deletion");
+    assert_eq!(sim.sim.estate().len(), before.len() - 1);
+}
+
+#[tokio::test]
+async fn the_background_scan_skips_rounds_while_the_organization_is_unknown() {
+    // Organizations never answers: every OU rule would deny, so no round may judge.
+    let h = Harness::start_with(Options {
+        organizations: Some("endpoint = \"http://127.0.0.1:1\"\nlookup_timeout = 0.2".into()),
+        tables: "[scan]\ninterval = 1\nregions = [\"us-east-1\"]\n".into(),
+        ..Options::default()
+    })
+    .await;
+    seed(&h.sim, h.dir.path());
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = h.admin_get("/metrics").await.body;
+        if metric(&text, "waguard_scan_errors_total").unwrap_or(0.0) >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        metric(&text, "waguard_scan_errors_total").unwrap() >= 2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "waguard_scan_last_success_timestamp_seconds"),
+        Some(0.0)
+    );
+    assert!(
+        !text.contains("waguard_share_violations{"),
+        "no verdicts without the organization"
+    );
+    assert!(
+        h.sim
+            .well_architected_calls()
+            .iter()
+            .all(|c| !c.starts_with("List")),
+        "nothing was read"
+    );
+    let records = h.audit_records().await;
+    assert!(records.iter().all(|r| r["type"] != "share_violation"));
+    h.stop().await;
+}
