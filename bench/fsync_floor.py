@@ -17,10 +17,13 @@ DIR (default: $TMPDIR or /tmp) should be on the filesystem the audit log lives o
 
 Spacings: back to back (the writer saturated), 1 ms apart (about 1,000 req/s, one writer) and
 50 ms apart (an idle gateway: a few share operations a minute). Prints a Markdown table of
-p50 / p90 / p99 / max in microseconds.
+p50 / p90 / p99 / max in microseconds, and per record the CPU time of the writing thread (user +
+system, getrusage) and its voluntary context switches (each wait for the device or the journal
+is one).
 """
 import mmap
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -106,17 +109,23 @@ def measure(strategy, directory, records, spacing):
     fd = strategy.open(path)
     n = records if spacing == 0 else min(records, int(RUN_SECONDS / spacing))
     lat = []
+    cpu = 0.0
+    switches = 0
     try:
         for i in range(n):
+            r0 = resource.getrusage(resource.RUSAGE_THREAD)
             t = time.perf_counter()
             strategy.write(fd, i)
             lat.append((time.perf_counter() - t) * 1e6)
+            r1 = resource.getrusage(resource.RUSAGE_THREAD)
+            cpu += (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            switches += r1.ru_nvcsw - r0.ru_nvcsw
             if spacing:
                 time.sleep(spacing)
     finally:
         os.close(fd)
         os.unlink(path)
-    return n, lat
+    return n, lat, cpu * 1e6 / n, switches / n
 
 
 def main():
@@ -128,14 +137,14 @@ def main():
         del args[i : i + 2]
     directory = args[0] if args else tempfile.gettempdir()
     print(f"fdatasync floor in {directory}, {len(RECORD)}-byte records\n")
-    print("| strategy | spacing | records | p50 µs | p90 µs | p99 µs | max µs |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| strategy | spacing | records | p50 µs | p90 µs | p99 µs | max µs | CPU µs/record | waits/record |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for spacing, label in [(0, "back to back"), (0.001, "1 ms"), (0.05, "50 ms (idle)")]:
         for strategy in (Append(), OverwriteZeroed(), OverwriteFalloc(), DirectDsync()):
-            n, lat = measure(strategy, directory, records, spacing)
+            n, lat, cpu, waits = measure(strategy, directory, records, spacing)
             p = [percentile(lat, q) for q in (50, 90, 99)]
             print(
-                f"| {strategy.name} | {label} | {n} | {p[0]:.0f} | {p[1]:.0f} | {p[2]:.0f} | {max(lat):.0f} |",
+                f"| {strategy.name} | {label} | {n} | {p[0]:.0f} | {p[1]:.0f} | {p[2]:.0f} | {max(lat):.0f} | {cpu:.0f} | {waits:.1f} |",
                 flush=True,
             )
 

@@ -285,6 +285,26 @@ proc_counters() {
         awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
              END {printf "%d %d\n", v, n}'
 }
+# Voluntary context switches of each thread (tid, name, count), to see which threads hand off.
+thread_switches() {
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s\n' "${t##*/}" "$(tr ' ' '_' <"$t/comm" 2>/dev/null)" \
+            "$(awk '$1 == "voluntary_ctxt_switches:" {print $2}' "$t/status" 2>/dev/null)"
+    done
+}
+# Per thread name, voluntary switches per request between two thread_switches snapshots.
+thread_breakdown() { # "before" "after" requests
+    python3 - "$1" "$2" "$3" <<'EOF'
+import collections, sys
+def parse(text):
+    return {t: (n, int(c or 0)) for t, n, c in (l.split() for l in text.splitlines() if len(l.split()) == 3)}
+before, after, requests = parse(sys.argv[1]), parse(sys.argv[2]), int(sys.argv[3])
+by_name = collections.Counter()
+for tid, (name, count) in after.items():
+    by_name[name] += count - before.get(tid, (name, 0))[1]
+print(", ".join(f"{name} {c / requests:.2f}" for name, c in by_name.most_common() if c))
+EOF
+}
 # Per request between two proc_counters snapshots: sets R[name.cpu_us], R[name.vcsw], R[name.ivcsw].
 per_request() { # name "before" "after" requests
     local name=$1 t0 v0 n0 t1 v1 n1
@@ -398,8 +418,11 @@ if [ "$RATE_TOOL" = oha ]; then
     sign
     hist_snapshot >"$TMP/hist-before"
     COUNTERS_BEFORE=$(proc_counters "$GW_PID")
+    THREADS_BEFORE=$(thread_switches "$GW_PID")
     run_oha rate_waguard "$GW_PORT"
     per_request rate_waguard "$COUNTERS_BEFORE" "$(proc_counters "$GW_PID")" "${R[rate_waguard.requests]}"
+    R[rate_waguard.threads]=$(thread_breakdown "$THREADS_BEFORE" "$(thread_switches "$GW_PID")" "${R[rate_waguard.requests]}")
+    log "rate_waguard: voluntary switches per request by thread: ${R[rate_waguard.threads]}"
     hist_snapshot >"$TMP/hist-after"
 else
     # Each of RATE_CONNS connections waits RATE_CONNS*1000/RATE ms before each request, so the
@@ -461,8 +484,11 @@ if [ -n "$SHM" ]; then
     hist_snapshot "$ADMIN2_PORT" >"$TMP/hist2-before"
     if [ "$RATE_TOOL" = oha ]; then
         COUNTERS_BEFORE=$(proc_counters "$GW2_PID")
+        THREADS_BEFORE=$(thread_switches "$GW2_PID")
         run_oha rate_tmpfs "$GW2_PORT"
         per_request rate_tmpfs "$COUNTERS_BEFORE" "$(proc_counters "$GW2_PID")" "${R[rate_tmpfs.requests]}"
+        R[rate_tmpfs.threads]=$(thread_breakdown "$THREADS_BEFORE" "$(thread_switches "$GW2_PID")" "${R[rate_tmpfs.requests]}")
+        log "rate_tmpfs: voluntary switches per request by thread: ${R[rate_tmpfs.threads]}"
     else
         run_wrk rate_tmpfs "$GW2_PORT" 1 "$RATE_CONNS" "$RATE_DURATION" "$DELAY_MS"
     fi
@@ -670,7 +696,7 @@ EOF
     cat <<EOF
 
 - **added latency at $RATE req/s** (waguard − direct, $RATE_TOOL): p50 $(diff_ms "${R[rate_waguard.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_waguard.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_waguard.p999_us]}" "${R[rate_direct.p999_us]}") (nginx proxy adds p50 $(diff_ms "${R[rate_nginx.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_nginx.p99_us]}" "${R[rate_direct.p99_us]}"))
-- **gateway CPU per request at $RATE req/s** (/proc, all threads): ${R[rate_waguard.cpu_us]-n/a} µs, ${R[rate_waguard.vcsw]-n/a} voluntary + ${R[rate_waguard.ivcsw]-n/a} involuntary context switches; audit on tmpfs: ${R[rate_tmpfs.cpu_us]-n/a} µs, ${R[rate_tmpfs.vcsw]-n/a} + ${R[rate_tmpfs.ivcsw]-n/a}
+- **gateway CPU per request at $RATE req/s** (/proc, all threads): ${R[rate_waguard.cpu_us]-n/a} µs, ${R[rate_waguard.vcsw]-n/a} voluntary + ${R[rate_waguard.ivcsw]-n/a} involuntary context switches; audit on tmpfs: ${R[rate_tmpfs.cpu_us]-n/a} µs, ${R[rate_tmpfs.vcsw]-n/a} + ${R[rate_tmpfs.ivcsw]-n/a}; voluntary switches by thread: ${R[rate_waguard.threads]-n/a} (tmpfs: ${R[rate_tmpfs.threads]-n/a})
 EOF
     if [ "$RUN_PY" = 1 ]; then
         echo "- added latency, open-loop cross-check (python): p50 $(diff_ms "${R[py_waguard.p50_us]}" "${R[py_direct.p50_us]}"), p99 $(diff_ms "${R[py_waguard.p99_us]}" "${R[py_direct.p99_us]}"), p99.9 $(diff_ms "${R[py_waguard.p999_us]}" "${R[py_direct.p999_us]}") (client's own send lateness p99: ${R[py_waguard.late_p99_us]} us)"
