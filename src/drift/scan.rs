@@ -239,6 +239,10 @@ impl Scan<'_> {
                     regions_scanned.push(region.clone());
                     for f in found {
                         findings.push(self.judge(policy, f).await);
+                        // A decision takes tens of microseconds and needs no I/O: without a
+                        // yield, judging a large estate would hold a gateway worker for
+                        // seconds and delay the requests queued behind it.
+                        tokio::task::yield_now().await;
                     }
                 }
                 Err(e) => errors.push(e.to_string()),
