@@ -652,6 +652,38 @@ mod tests {
     }
 
     #[test]
+    fn scan_settings_are_checked_and_name_their_key() {
+        let c = Config::parse(Path::new("w.toml"), GOOD).unwrap();
+        assert_eq!(c.scan, ScanConfig::default(), "off by default");
+        assert_eq!(c.scan.team_tag, "waguard:team");
+        let with = |table: &str| format!("{GOOD}\n[scan]\n{table}\n");
+        let c = Config::parse(Path::new("w.toml"), &with("interval = 900")).unwrap();
+        assert_eq!(c.scan.interval, Some(Duration::from_secs(900)));
+        for (table, key) in [
+            ("regions = []", "scan.regions"),
+            ("regions = [\"Mars\"]", "scan.regions"),
+            ("team_tag = \"\"", "scan.team_tag"),
+            ("team_tag = \"aws:owner\"", "scan.team_tag"),
+            ("interval = 0.5", "scan.interval"),
+            ("colour = \"blue\"", "colour"),
+        ] {
+            let err = Config::parse(Path::new("w.toml"), &with(table))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{table}: {err}");
+        }
+        // The background scan needs regions from somewhere.
+        let text = GOOD.replace("allowed_regions = [\"us-east-1\"]", "");
+        let err = Config::parse(
+            Path::new("w.toml"),
+            &format!("{text}\n[scan]\ninterval = 60\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("scan.regions"), "{err}");
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
         let text = GOOD.replace("127.0.0.1:8080", "not-an-address");
         let err = Config::parse(Path::new("w.toml"), &text)
