@@ -285,19 +285,7 @@ impl MotoOrganizations for Moto {
     }
 
     fn client(&self) -> aws_sdk_organizations::Client {
-        let config = aws_sdk_organizations::Config::builder()
-            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
-            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKIDMOTO",
-                "moto-secret",
-                None,
-                None,
-                "tests",
-            ))
-            .endpoint_url(&self.endpoint)
-            .build();
-        aws_sdk_organizations::Client::from_conf(config)
+        self.organizations_client()
     }
 }
 

@@ -640,20 +640,7 @@ async fn moto_organization() -> (
     String,
 ) {
     let moto = moto::Moto::start().await;
-    let org = aws_sdk_organizations::Client::from_conf(
-        aws_sdk_organizations::Config::builder()
-            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
-            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKIDMOTO",
-                "moto-secret",
-                None,
-                None,
-                "tests",
-            ))
-            .endpoint_url(&moto.endpoint)
-            .build(),
-    );
+    let org = moto.organizations_client();
     org.create_organization()
         .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
         .send()

@@ -194,20 +194,6 @@ pub fn scan_input(
     Ok(Creation::of(share)?.input(share, team, region, placed, organization, now))
 }
 
-/// Today's verdict on an existing share.
-pub fn judge(
-    policy: &Policy,
-    share: &ExistingShare,
-    team: &str,
-    region: &str,
-    placed: Option<&Resolution>,
-    organization: Option<&Context>,
-    now: OffsetDateTime,
-) -> Result<Decision, GatewayError> {
-    let input = scan_input(share, team, region, placed, organization, now)?;
-    Ok(policy.evaluate_input(input))
-}
-
 /// Today's verdict on an existing share, with the share's target placed in the organization
 /// the way the gateway places a request's target.
 pub async fn judge_in(
@@ -273,7 +259,7 @@ mod tests {
 
         let p = policy();
         let verdict = |s: &ExistingShare, team: &str| {
-            judge(&p, s, team, "us-east-1", None, None, now).unwrap()
+            p.evaluate_input(scan_input(s, team, "us-east-1", None, None, now).unwrap())
         };
         assert!(
             verdict(&s, "payments").allow,

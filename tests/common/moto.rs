@@ -1,6 +1,9 @@
 //! `moto_server`: AWS Organizations and STS written by someone else, so the simulator and the
 //! gateway cannot share a misunderstanding. Declare `python` (common/python.rs) beside it.
 
+// Each test binary uses part of it.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use super::python;
@@ -39,6 +42,25 @@ impl Moto {
         }
         let _ = moto.child.kill();
         panic!("moto_server did not start");
+    }
+}
+
+impl Moto {
+    /// An Organizations client for this moto_server (moto accepts any key).
+    pub fn organizations_client(&self) -> aws_sdk_organizations::Client {
+        let config = aws_sdk_organizations::Config::builder()
+            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDMOTO",
+                "moto-secret",
+                None,
+                None,
+                "tests",
+            ))
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_organizations::Client::from_conf(config)
     }
 }
 
