@@ -399,34 +399,41 @@ impl Reloader {
             policy_dir: self.policy_dir.clone(),
             files,
         };
-        let folders = relevant.folders();
-        let mut watcher = match notify::recommended_watcher(
-            move |res: notify::Result<notify::Event>| match res {
-                Ok(event) if !event.paths.iter().any(|p| relevant.matters(p)) => {}
-                // Errors (such as an overflowed event queue) may hide a change: check.
-                _ => {
-                    let _ = tx.send(());
-                }
-            },
-        ) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "file watching unavailable; relying on the periodic check and SIGHUP");
-                return None;
-            }
-        };
-        if let Err(e) = watcher.watch(&self.policy_dir, RecursiveMode::Recursive) {
-            tracing::warn!(error = %e, dir = %self.policy_dir.display(), "cannot watch the policy dir");
-        }
-        // The folders of the callers and TLS files, so replacing a file (or a ConfigMap/Secret
-        // swap) is seen.
-        for dir in folders {
-            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(error = %e, dir = %dir.display(), "cannot watch a config folder");
-            }
-        }
-        Some(watcher)
+        watch(relevant, tx)
     }
+}
+
+/// Watches the policy dir and the folders of the callers and TLS files; sends on `tx` when an
+/// event may have changed what is loaded. `None` when file watching is unavailable.
+fn watch(relevant: Relevance, tx: mpsc::UnboundedSender<()>) -> Option<notify::RecommendedWatcher> {
+    let folders = relevant.folders();
+    let policy_dir = relevant.policy_dir.clone();
+    let mut watcher = match notify::recommended_watcher(
+        move |res: notify::Result<notify::Event>| match res {
+            Ok(event) if !relevant.may_change(&event) => {}
+            // Errors (such as an overflowed event queue) may hide a change: check.
+            _ => {
+                let _ = tx.send(());
+            }
+        },
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "file watching unavailable; relying on the periodic check and SIGHUP");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&policy_dir, RecursiveMode::Recursive) {
+        tracing::warn!(error = %e, dir = %policy_dir.display(), "cannot watch the policy dir");
+    }
+    // The folders of the callers and TLS files, so replacing a file (or a ConfigMap/Secret
+    // swap) is seen.
+    for dir in folders {
+        if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot watch a config folder");
+        }
+    }
+    Some(watcher)
 }
 
 /// Which file events can change what is loaded. The folders of the callers and TLS files are
@@ -448,6 +455,16 @@ impl Relevance {
             }
         }
         dirs
+    }
+
+    /// Whether `event` may have changed what is loaded. Reads never do: the reloader's own
+    /// reads of the policy dir raise open, access and close events, and reacting to them made
+    /// it re-read the whole dir every debounce period, forever.
+    fn may_change(&self, event: &notify::Event) -> bool {
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        let read_only = matches!(event.kind, EventKind::Access(kind)
+            if kind != AccessKind::Close(AccessMode::Write));
+        !read_only && event.paths.iter().any(|p| self.matters(p))
     }
 
     fn matters(&self, path: &Path) -> bool {
@@ -478,6 +495,37 @@ mod tests {
 
     fn ago(secs: u64) -> Option<SystemTime> {
         SystemTime::now().checked_sub(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn reading_the_watched_files_is_not_a_change_but_writing_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy_dir = dir.path().join("policies");
+        std::fs::create_dir(&policy_dir).unwrap();
+        let file = policy_dir.join("authz.rego");
+        std::fs::write(&file, "package waguard.authz\n").unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let relevant = Relevance {
+            policy_dir: policy_dir.clone(),
+            files: Vec::new(),
+        };
+        let _watcher = watch(relevant, tx).expect("inotify works here");
+        // What every content check does: list the dir and read each file.
+        for _ in 0..3 {
+            assert_eq!(std::fs::read_dir(&policy_dir).unwrap().count(), 1);
+            std::fs::read(&file).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            events.try_recv().is_err(),
+            "reading the files counted as a change"
+        );
+        std::fs::write(&file, "package waguard.authz\n# edited\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while events.try_recv().is_err() {
+            assert!(Instant::now() < deadline, "the edit was not noticed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
