@@ -106,6 +106,11 @@ struct Queue {
     stopped: bool,
     /// When the oldest queued record that nothing waits on arrived.
     lingering_since: Option<Instant>,
+    /// The writer will wake by then anyway and write whatever lingers: set after each batch
+    /// that requests waited on, whose outcome records follow a moment later. Until then a
+    /// lingering record need not wake the writer (a wake-up is a context switch on the
+    /// request's path).
+    sweep_at: Option<Instant>,
     /// When the oldest record in `records` arrived.
     queued_since: Option<Instant>,
     /// While the writer writes a batch: when its oldest record arrived.
@@ -113,6 +118,9 @@ struct Queue {
     /// Test hook: the writer panics (see `AuditLog::poison_writer`).
     #[cfg(test)]
     poison: bool,
+    /// Test hook: how often `record` woke the writer.
+    #[cfg(test)]
+    record_wakes: usize,
 }
 
 impl Queue {
@@ -292,10 +300,17 @@ impl AuditLog {
             }
             q.push(record);
             // The first lingering record starts the writer's linger timer: an idle writer
-            // sleeps without a timeout and must be told. Later ones ride the same timer.
+            // sleeps without a timeout and must be told, unless it already sleeps until a
+            // sweep (which comes before this record's linger would end). Later ones ride the
+            // same timer.
             let first = q.lingering_since.is_none();
             q.lingering_since.get_or_insert_with(Instant::now);
-            first || q.records.len() >= MAX_BATCH
+            let wake = (first && q.sweep_at.is_none()) || q.records.len() >= MAX_BATCH;
+            #[cfg(test)]
+            if wake {
+                q.record_wakes += 1;
+            }
+            wake
         };
         if wake {
             self.shared.wake.notify_one();
@@ -520,6 +535,44 @@ mod tests {
         assert!(two < three, "{text}");
         log.close().await;
         assert!(log.append(rec("late")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_outcome_after_a_durable_record_rides_the_sweep_without_waking_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(options(&path)).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // An idle gateway: a request's decision is made durable, then its outcome follows.
+        log.append(rec("decision")).await.unwrap();
+        let appended = Instant::now();
+        log.record(rec("outcome"));
+        assert_eq!(
+            log.shared.lock().record_wakes,
+            0,
+            "the outcome woke the writer"
+        );
+        let mut text = String::new();
+        while appended.elapsed() < 4 * LINGER {
+            text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("\"outcome\"") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Written by the sweep the durable batch armed, without a wake of its own.
+        assert!(text.contains("\"outcome\""), "{text}");
+        // With no sweep armed (the writer sleeps without a timeout), a record still wakes it.
+        tokio::time::sleep(2 * LINGER).await;
+        log.record(rec("alone"));
+        assert_eq!(log.shared.lock().record_wakes, 1);
+        log.flush().await;
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"alone\"")
+        );
+        log.close().await;
     }
 
     #[tokio::test]

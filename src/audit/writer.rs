@@ -3,7 +3,7 @@
 //! requests that wait, and retries until the file can be written again.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::chain::ChainHead;
 use super::checkpoint::Checkpointer;
@@ -72,6 +72,8 @@ impl Writer {
                     let timeout = [
                         q.lingering_since
                             .map(|t| LINGER.saturating_sub(t.elapsed())),
+                        q.sweep_at
+                            .map(|t| t.saturating_duration_since(Instant::now())),
                         self.outage.as_ref().map(|_| RETRY_EVERY),
                         self.checkpoints.as_ref().and_then(Checkpointer::due_in),
                     ]
@@ -104,6 +106,9 @@ impl Writer {
                 }
                 q.lingering_since = None;
                 q.writing_since = q.queued_since.take();
+                // Requests that wait on this batch add their outcome records a moment after
+                // it is written: wake by then, so they need not wake the writer.
+                q.sweep_at = (!q.waiting.is_empty()).then(|| Instant::now() + LINGER);
                 (
                     std::mem::take(&mut q.records),
                     std::mem::take(&mut q.waiting),
