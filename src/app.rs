@@ -332,7 +332,13 @@ pub async fn start(
             config.server.shutdown_grace,
         )));
     }
-    tracing::info!(%addr, admin = ?admin_addr, tls = config.server.tls_cert_file.is_some(), "waguard listening");
+    tracing::info!(
+        %addr,
+        admin = ?admin_addr,
+        tls = config.server.tls_cert_file.is_some(),
+        worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+        "waguard listening"
+    );
     Ok(Running {
         addr,
         admin_addr,

@@ -234,16 +234,41 @@ pub fn main() -> ExitCode {
     } else {
         "info"
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The gateway's config says how many runtime threads serve requests; other commands take
+    // tokio's default.
+    let (serve, worker_threads) = match &cli.command {
+        Command::Serve { config } => match Config::load(config) {
+            Ok(config) => {
+                let threads = config.server.worker_threads;
+                (Some(config), Some(threads))
+            }
+            Err(e) => {
+                eprintln!("waguard: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => (None, None),
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("waguard: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(config) = serve {
+        return match runtime.block_on(serve_gateway(config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("waguard: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Scan {
         config,
         regions,
@@ -293,19 +318,24 @@ fn init_tracing(default_level: &str) {
     }
 }
 
+/// Runs the gateway until SIGTERM or SIGINT, then drains it.
+async fn serve_gateway(config: Config) -> Result<(), String> {
+    server::install_crypto_provider();
+    let credentials = ServiceCredentials::default_chain().await;
+    let running = app::start(&config, credentials)
+        .await
+        .map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
 async fn run(command: Command) -> Result<(), String> {
     server::install_crypto_provider();
     match command {
         Command::Serve { config } => {
-            let config = Config::load(&config).map_err(|e| e.to_string())?;
-            let credentials = ServiceCredentials::default_chain().await;
-            let running = app::start(&config, credentials)
-                .await
-                .map_err(|e| e.to_string())?;
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            running.shutdown().await;
-            Ok(())
+            serve_gateway(Config::load(&config).map_err(|e| e.to_string())?).await
         }
         Command::Demo { listen, exit } => demo(listen, exit).await,
         Command::Sim {

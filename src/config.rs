@@ -73,6 +73,10 @@ pub struct ServerConfig {
     /// and HTTP/2 alike).
     #[serde(default = "default_idle_timeout", with = "secs")]
     pub idle_timeout: Duration,
+    /// Threads of the async runtime that serve requests. One answers a lonely request fastest
+    /// and with the least CPU (no hand-offs between cores); more add throughput under load.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,8 +303,14 @@ fn default_request_timeout() -> Duration {
 fn default_max_connections() -> usize {
     1024
 }
+/// More runtime threads than this only add memory and wake-ups.
+pub const MAX_WORKER_THREADS: usize = 64;
+
 fn default_max_in_flight() -> usize {
     256
+}
+fn default_worker_threads() -> usize {
+    1
 }
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
@@ -421,6 +431,12 @@ impl Config {
         }
         if server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be above 0".into()));
+        }
+        if !(1..=MAX_WORKER_THREADS).contains(&server.worker_threads) {
+            return Err(invalid(
+                "server.worker_threads",
+                format!("must be between 1 and {MAX_WORKER_THREADS}"),
+            ));
         }
         if server.idle_timeout < Duration::from_secs(1) {
             return Err(invalid(
@@ -681,6 +697,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("scan.regions"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_and_are_bounded() {
+        let c = Config::parse(Path::new("w.toml"), GOOD).unwrap();
+        assert_eq!(c.server.worker_threads, 1);
+        let with =
+            |n: usize| GOOD.replace("[upstream]", &format!("worker_threads = {n}\n[upstream]"));
+        let c = Config::parse(Path::new("w.toml"), &with(4)).unwrap();
+        assert_eq!(c.server.worker_threads, 4);
+        for n in [0, MAX_WORKER_THREADS + 1] {
+            let err = Config::parse(Path::new("w.toml"), &with(n))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("server.worker_threads"), "{n}: {err}");
+        }
     }
 
     #[test]

@@ -101,3 +101,60 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
         "{err}"
     );
 }
+
+/// Starts `waguard serve` on a copy of the example config with `server` lines added, returns
+/// the worker thread count its "waguard listening" line reports, and stops it.
+fn serve_and_read_worker_threads(server: &str) -> u64 {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/demo/waguard.toml"
+    ))
+    .unwrap()
+    .replace(
+        "dir = \"policies\"",
+        &format!("dir = \"{}/policies\"", env!("CARGO_MANIFEST_DIR")),
+    )
+    .replace("127.0.0.1:8080\"", &format!("127.0.0.1:0\"\n{server}"))
+    .replace("127.0.0.1:9090", "127.0.0.1:0");
+    std::fs::write(dir.path().join("waguard.toml"), &text).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/callers.toml"),
+        dir.path().join("callers.toml"),
+    )
+    .unwrap();
+    let mut child = waguard()
+        .args(["serve", "--config"])
+        .arg(dir.path().join("waguard.toml"))
+        .env("AWS_ACCESS_KEY_ID", "AKWGTESTSERVICE0001")
+        .env("AWS_SECRET_ACCESS_KEY", "test-service-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut threads = None;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("waguard listening") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            threads = v["worker_threads"].as_u64();
+            break;
+        }
+        seen.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    threads.unwrap_or_else(|| panic!("no \"waguard listening\" line: {seen:#?}"))
+}
+
+#[test]
+fn serve_runs_as_many_runtime_threads_as_configured() {
+    // One by default: a lonely request is answered without hand-offs between cores, whatever
+    // the machine's (or the Kubernetes node's) core count.
+    assert_eq!(serve_and_read_worker_threads(""), 1);
+    assert_eq!(serve_and_read_worker_threads("worker_threads = 3"), 3);
+}
