@@ -7,6 +7,8 @@
 # Knobs (environment):
 #   BENCH_DURATION=15      seconds per saturated phase     BENCH_CONNS=64    BENCH_THREADS=2
 #   BENCH_RATE=1000        req/s of the fixed-rate phases  BENCH_RATE_DURATION=15
+#   BENCH_IDLE_RATE=10     req/s of the idle phase (oha, one connection; lonely requests)
+#   BENCH_IDLE_DURATION=10 seconds of the idle phase
 #   BENCH_RATE_TOOL=auto   fixed-rate load generator: oha (open loop, latency corrected for
 #                          coordinated omission; the default when installed) or wrk (each
 #                          connection waits a fixed think time between requests)
@@ -15,7 +17,8 @@
 #   BENCH_PY=0             1: also run the Python asyncio open-loop client as a cross-check
 #   BENCH_IDLE_CONNS=1000  idle keep-alive connections for the RSS figure
 #   BENCH_PERF=0           1: profile the gateway under saturated load with perf, top
-#                          symbols to bench/perf.txt
+#                          symbols to bench/perf.txt; rate: at BENCH_RATE req/s (oha) to
+#                          bench/perf-rate.txt
 #   BENCH_NO_BUILD=0       1: use the existing release binary as is
 #   BENCH_KEEP=0           1: keep the temp dir (configs, logs, audit file, wrk output)
 #   BENCH_FLOOD=1          0: skip the anonymous-flood phase (needs oha and taskset)
@@ -33,6 +36,8 @@ CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
 RATE=${BENCH_RATE:-1000}
 RATE_DURATION=${BENCH_RATE_DURATION:-15}
+IDLE_RATE=${BENCH_IDLE_RATE:-10}
+IDLE_DURATION=${BENCH_IDLE_DURATION:-10}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
 RUN_PY=${BENCH_PY:-0}
 RUN_PERF=${BENCH_PERF:-0}
@@ -276,11 +281,13 @@ GW_PID=$LAST_PID
 
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-# CPU time (clock ticks, user + system) and context switches (voluntary, involuntary) of a
-# process, summed over its threads: a thread that wakes another for each request shows here.
+# CPU time (ns, from schedstat: clock ticks are too coarse for the idle phase) and context
+# switches (voluntary, involuntary) of a process, summed over its threads: a thread that wakes
+# another for each request shows here. (A thread that ends between two snapshots takes its
+# share with it; the gateway keeps its threads.)
 proc_counters() {
     local pid=$1
-    awk '{printf "%d ", $14 + $15}' "/proc/$pid/stat"
+    cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{t += $1} END {printf "%.0f ", t}'
     cat /proc/"$pid"/task/*/status 2>/dev/null |
         awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
              END {printf "%d %d\n", v, n}'
@@ -310,7 +317,7 @@ per_request() { # name "before" "after" requests
     local name=$1 t0 v0 n0 t1 v1 n1
     read -r t0 v0 n0 <<<"$2"
     read -r t1 v1 n1 <<<"$3"
-    R[$name.cpu_us]=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v r="$4" 'BEGIN {printf "%.0f", t / hz * 1e6 / r}')
+    R[$name.cpu_us]=$(awk -v t="$((t1 - t0))" -v r="$4" 'BEGIN {printf "%.0f", t / 1e3 / r}')
     R[$name.vcsw]=$(awk -v c="$((v1 - v0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
     R[$name.ivcsw]=$(awk -v c="$((n1 - n0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
     log "$name: per request ${R[$name.cpu_us]} us of gateway CPU, ${R[$name.vcsw]} voluntary + ${R[$name.ivcsw]} involuntary context switches"
@@ -424,6 +431,38 @@ if [ "$RATE_TOOL" = oha ]; then
     R[rate_waguard.threads]=$(thread_breakdown "$THREADS_BEFORE" "$(thread_switches "$GW_PID")" "${R[rate_waguard.requests]}")
     log "rate_waguard: voluntary switches per request by thread: ${R[rate_waguard.threads]}"
     hist_snapshot >"$TMP/hist-after"
+    # Lonely requests: the gateway's real load is a few share operations a minute, so every
+    # request finds the runtime, the audit writer and the disk asleep.
+    log "idle: $IDLE_RATE req/s on one connection, ${IDLE_DURATION}s"
+    run_oha idle_direct "$UP_PORT" "$IDLE_RATE" "$IDLE_DURATION" 1
+    sign
+    hist_snapshot >"$TMP/hist-idle-before"
+    if [ "${BENCH_STRACE_IDLE:-0}" = 1 ]; then
+        strace -f -tt -T -p "$GW_PID" -o "$TMP/strace-idle.txt" 2>/dev/null &
+        STRACE_PID=$!
+        PIDS+=("$STRACE_PID")
+        sleep 1
+    fi
+    COUNTERS_BEFORE=$(proc_counters "$GW_PID")
+    run_oha idle_waguard "$GW_PORT" "$IDLE_RATE" "$IDLE_DURATION" 1
+    per_request idle_waguard "$COUNTERS_BEFORE" "$(proc_counters "$GW_PID")" "${R[idle_waguard.requests]}"
+    hist_snapshot >"$TMP/hist-idle-after"
+    if [ -n "${STRACE_PID:-}" ]; then
+        kill -INT "$STRACE_PID" 2>/dev/null || true
+        wait "$STRACE_PID" 2>/dev/null || true
+        cp "$TMP/strace-idle.txt" "$BENCH/strace-idle.txt"
+        log "idle: strace of the gateway written to bench/strace-idle.txt"
+    fi
+    for h in request upstream policy audit; do
+        case $h in
+        request) m=waguard_request_duration_seconds ;;
+        upstream) m=waguard_upstream_duration_seconds ;;
+        policy) m=waguard_policy_evaluation_duration_seconds ;;
+        audit) m=waguard_audit_wait_duration_seconds ;;
+        esac
+        R[idle_hist.$h]=$(hist_mean_us "$m" "$TMP/hist-idle-before" "$TMP/hist-idle-after")
+    done
+    log "idle: gateway's histograms (means): request ${R[idle_hist.request]} us, audit fsync ${R[idle_hist.audit]} us, upstream ${R[idle_hist.upstream]} us, policy ${R[idle_hist.policy]} us"
 else
     # Each of RATE_CONNS connections waits RATE_CONNS*1000/RATE ms before each request, so the
     # offered rate is ~RATE (less when latency is not small next to the think time).
@@ -523,38 +562,52 @@ kill -TERM "$IDLE_PID" 2>/dev/null || true
 wait "$IDLE_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- optional profile
-if [ "$RUN_PERF" = 1 ]; then
+# Profiles process $1 for 10 s while "$3..." drives it; writes the report to $2.
+perf_profile() {
+    local pid=$1 out=$2 title=$3
+    shift 3
+    perf record -q -F 199 --call-graph dwarf,16384 -p "$pid" -o "$TMP/perf.data" -- sleep 10 2>"$TMP/perf.log" &
+    PERF_PID=$!
+    PIDS+=("$PERF_PID")
+    "$@" >"$TMP/perf-load.txt" 2>&1 || true
+    wait "$PERF_PID" || true
+    perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso --stdio -g none >"$TMP/perf-dso.txt" 2>/dev/null || true
+    perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso,symbol --stdio -g none >"$TMP/perf-sym.txt" 2>/dev/null || true
+    perf report -i "$TMP/perf.data" --no-children --no-inline --sort comm --stdio -g none >"$TMP/perf-comm.txt" 2>/dev/null || true
+    perf script -i "$TMP/perf.data" --no-inline 2>/dev/null | python3 "$BENCH/perf_categories.py" >"$TMP/perf-cat.txt" || true
+    {
+        echo "# perf profile of waguard $title ($(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
+        echo "# load: $*"
+        echo
+        echo "## where the time goes (by call stack, bench/perf_categories.py)"
+        cat "$TMP/perf-cat.txt"
+        echo
+        echo "## by thread"
+        grep -v '^#' "$TMP/perf-comm.txt" | grep -v '^$' | sed -n 1,10p
+        echo
+        echo "## by shared object"
+        grep -v '^#' "$TMP/perf-dso.txt" | grep -v '^$' | sed -n 1,15p
+        echo
+        echo "## top symbols (self time)"
+        grep -v '^#' "$TMP/perf-sym.txt" | grep -v '^$' | sed 's/ *$//' | sed -n 1,60p
+    } >"$out" || true
+    sed -i 's/ *$//; s/^\(.\{200\}\).*/\1/' "$out"
+    log "perf: profile written to ${out#"$ROOT"/}"
+}
+
+if [ "$RUN_PERF" != 0 ]; then
     if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null; then
-        log "perf: profiling the gateway under saturated load (10 s)"
         sign
-        perf record -q -F 199 --call-graph dwarf,16384 -p "$GW_PID" -o "$TMP/perf.data" -- sleep 10 2>"$TMP/perf.log" &
-        PERF_PID=$!
-        PIDS+=("$PERF_PID")
-        WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d10s --timeout 5s -s "$TMP/req.lua" \
-            "http://127.0.0.1:$GW_PORT" >"$TMP/wrk-perf.txt" 2>&1 || true
-        wait "$PERF_PID" || true
-        perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso --stdio -g none >"$TMP/perf-dso.txt" 2>/dev/null || true
-        perf report -i "$TMP/perf.data" --no-children --no-inline --sort dso,symbol --stdio -g none >"$TMP/perf-sym.txt" 2>/dev/null || true
-        perf report -i "$TMP/perf.data" --no-children --no-inline --sort comm --stdio -g none >"$TMP/perf-comm.txt" 2>/dev/null || true
-        perf script -i "$TMP/perf.data" --no-inline 2>/dev/null | python3 "$BENCH/perf_categories.py" >"$TMP/perf-cat.txt" || true
-        {
-            echo "# perf profile of waguard under saturated load ($(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
-            echo "# wrk: $(grep 'Requests/sec' "$TMP/wrk-perf.txt")"
-            echo
-            echo "## where the time goes (by call stack, bench/perf_categories.py)"
-            cat "$TMP/perf-cat.txt"
-            echo
-            echo "## by thread"
-            grep -v '^#' "$TMP/perf-comm.txt" | grep -v '^$' | sed -n 1,10p
-            echo
-            echo "## by shared object"
-            grep -v '^#' "$TMP/perf-dso.txt" | grep -v '^$' | sed -n 1,15p
-            echo
-            echo "## top symbols (self time)"
-            grep -v '^#' "$TMP/perf-sym.txt" | grep -v '^$' | sed 's/ *$//' | sed -n 1,60p
-        } >"$BENCH/perf.txt" || true
-        sed -i 's/ *$//; s/^\(.\{200\}\).*/\1/' "$BENCH/perf.txt"
-        log "perf: top symbols written to bench/perf.txt"
+        if [ "$RUN_PERF" = rate ] && [ "$RATE_TOOL" = oha ]; then
+            log "perf: profiling the gateway at $RATE req/s (10 s)"
+            perf_profile "$GW_PID" "$BENCH/perf-rate.txt" "at $RATE req/s (audit on the disk)" \
+                run_oha perf_rate "$GW_PORT" "$RATE" 10
+        else
+            log "perf: profiling the gateway under saturated load (10 s)"
+            perf_profile "$GW_PID" "$BENCH/perf.txt" "under saturated load" \
+                env WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d10s --timeout 5s -s "$TMP/req.lua" \
+                "http://127.0.0.1:$GW_PORT"
+        fi
     else
         log "perf: not usable here (perf record failed); skipped"
     fi
@@ -696,6 +749,7 @@ EOF
     cat <<EOF
 
 - **added latency at $RATE req/s** (waguard − direct, $RATE_TOOL): p50 $(diff_ms "${R[rate_waguard.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_waguard.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_waguard.p999_us]}" "${R[rate_direct.p999_us]}") (nginx proxy adds p50 $(diff_ms "${R[rate_nginx.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_nginx.p99_us]}" "${R[rate_direct.p99_us]}"))
+- **lonely requests** ($IDLE_RATE req/s on one connection, oha): waguard p50 ${R[idle_waguard.p50_us]-n/a} µs, p99 ${R[idle_waguard.p99_us]-n/a} µs vs direct p50 ${R[idle_direct.p50_us]-n/a} µs, p99 ${R[idle_direct.p99_us]-n/a} µs: added p50 $(diff_ms "${R[idle_waguard.p50_us]-0}" "${R[idle_direct.p50_us]-0}"), p99 $(diff_ms "${R[idle_waguard.p99_us]-0}" "${R[idle_direct.p99_us]-0}"); gateway CPU ${R[idle_waguard.cpu_us]-n/a} µs per request; gateway's histograms: request ${R[idle_hist.request]-n/a} µs, audit fsync ${R[idle_hist.audit]-n/a} µs, upstream ${R[idle_hist.upstream]-n/a} µs, policy ${R[idle_hist.policy]-n/a} µs
 - **gateway CPU per request at $RATE req/s** (/proc, all threads): ${R[rate_waguard.cpu_us]-n/a} µs, ${R[rate_waguard.vcsw]-n/a} voluntary + ${R[rate_waguard.ivcsw]-n/a} involuntary context switches; audit on tmpfs: ${R[rate_tmpfs.cpu_us]-n/a} µs, ${R[rate_tmpfs.vcsw]-n/a} + ${R[rate_tmpfs.ivcsw]-n/a}; voluntary switches by thread: ${R[rate_waguard.threads]-n/a} (tmpfs: ${R[rate_tmpfs.threads]-n/a})
 EOF
     if [ "$RUN_PY" = 1 ]; then
