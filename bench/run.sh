@@ -7,6 +7,7 @@
 # Knobs (environment):
 #   BENCH_DURATION=15      seconds per saturated phase     BENCH_CONNS=64    BENCH_THREADS=2
 #   BENCH_RATE=1000        req/s of the fixed-rate phases  BENCH_RATE_DURATION=15
+#   BENCH_WORKERS          the gateways' server.worker_threads (unset: the default, 2 here)
 #   BENCH_IDLE_RATE=10     req/s of the idle phase (oha, one connection; lonely requests)
 #   BENCH_IDLE_DURATION=10 seconds of the idle phase
 #   BENCH_RATE_TOOL=auto   fixed-rate load generator: oha (open loop, latency corrected for
@@ -37,6 +38,8 @@ THREADS=${BENCH_THREADS:-2}
 RATE=${BENCH_RATE:-1000}
 RATE_DURATION=${BENCH_RATE_DURATION:-15}
 IDLE_RATE=${BENCH_IDLE_RATE:-10}
+# Unset: the gateway's default (and a config an older binary accepts, for before/after runs).
+WORKERS_LINE=${BENCH_WORKERS:+worker_threads = $BENCH_WORKERS}
 IDLE_DURATION=${BENCH_IDLE_DURATION:-10}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-1000}
 RUN_PY=${BENCH_PY:-0}
@@ -244,6 +247,7 @@ start_gateway() { # name port admin_port audit_file; sets LAST_PID
 listen = "127.0.0.1:$2"
 admin_listen = "127.0.0.1:$3"
 shutdown_grace = 2
+$WORKERS_LINE
 
 [upstream]
 endpoint = "http://127.0.0.1:$UP_PORT"
@@ -728,6 +732,7 @@ REPORT=$(
   audit file on $(df -T "$TMP" | awk 'NR == 2 {print $2}'); fsync of a small append there: $FSYNC_START
   at the start, $FSYNC_END at the end
 - everything on 127.0.0.1; load generator, gateway and upstream share the same $NCPU CPUs
+- gateway runtime threads (server.worker_threads): ${BENCH_WORKERS:-default}
 
 | scenario | req/s | p50 | p99 | p99.9 | notes |
 |---|---:|---:|---:|---:|---|

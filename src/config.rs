@@ -73,8 +73,10 @@ pub struct ServerConfig {
     /// and HTTP/2 alike).
     #[serde(default = "default_idle_timeout", with = "secs")]
     pub idle_timeout: Duration,
-    /// Threads of the async runtime that serve requests. One answers a lonely request fastest
-    /// and with the least CPU (no hand-offs between cores); more add throughput under load.
+    /// Threads of the async runtime that serve requests. Default: two, or one where the
+    /// process may use only one CPU. Not one per core of the machine: a Kubernetes node's
+    /// dozens of cores would mean dozens of threads handing a few requests a minute between
+    /// them.
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
 }
@@ -310,7 +312,7 @@ fn default_max_in_flight() -> usize {
     256
 }
 fn default_worker_threads() -> usize {
-    1
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
@@ -700,9 +702,10 @@ mod tests {
     }
 
     #[test]
-    fn worker_threads_default_to_one_and_are_bounded() {
+    fn worker_threads_default_to_two_at_most_and_are_bounded() {
         let c = Config::parse(Path::new("w.toml"), GOOD).unwrap();
-        assert_eq!(c.server.worker_threads, 1);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(c.server.worker_threads, cpus.min(2));
         let with =
             |n: usize| GOOD.replace("[upstream]", &format!("worker_threads = {n}\n[upstream]"));
         let c = Config::parse(Path::new("w.toml"), &with(4)).unwrap();

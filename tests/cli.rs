@@ -153,8 +153,10 @@ fn serve_and_read_worker_threads(server: &str) -> u64 {
 
 #[test]
 fn serve_runs_as_many_runtime_threads_as_configured() {
-    // One by default: a lonely request is answered without hand-offs between cores, whatever
-    // the machine's (or the Kubernetes node's) core count.
-    assert_eq!(serve_and_read_worker_threads(""), 1);
+    // Two by default (one where the process may use one CPU), whatever the machine's (or the
+    // Kubernetes node's) core count.
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(serve_and_read_worker_threads(""), cpus.min(2));
+    assert_eq!(serve_and_read_worker_threads("worker_threads = 1"), 1);
     assert_eq!(serve_and_read_worker_threads("worker_threads = 3"), 3);
 }
