@@ -428,6 +428,7 @@ if [ "$RATE_TOOL" = oha ]; then
     run_oha rate_nginx "$PROXY_PORT"
     sign
     hist_snapshot >"$TMP/hist-before"
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$TMP/metrics-rate-before" || true
     COUNTERS_BEFORE=$(proc_counters "$GW_PID")
     THREADS_BEFORE=$(thread_switches "$GW_PID")
     run_oha rate_waguard "$GW_PORT"
@@ -435,6 +436,11 @@ if [ "$RATE_TOOL" = oha ]; then
     R[rate_waguard.threads]=$(thread_breakdown "$THREADS_BEFORE" "$(thread_switches "$GW_PID")" "${R[rate_waguard.requests]}")
     log "rate_waguard: voluntary switches per request by thread: ${R[rate_waguard.threads]}"
     hist_snapshot >"$TMP/hist-after"
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" >"$TMP/metrics-rate-after" || true
+    # Where the slow requests are slow: the share of requests over 1 and 2.5 ms in the
+    # gateway's own histograms (their buckets are too coarse for a percentile).
+    R[rate_tail]=$(python3 "$BENCH/hist_tail.py" "$TMP/metrics-rate-before" "$TMP/metrics-rate-after" || echo n/a)
+    log "rate_waguard: slow requests in the gateway's histograms: ${R[rate_tail]}"
     # Lonely requests: the gateway's real load is a few share operations a minute, so every
     # request finds the runtime, the audit writer and the disk asleep.
     log "idle: $IDLE_RATE req/s on one connection, ${IDLE_DURATION}s"
@@ -761,7 +767,7 @@ EOF
         echo "- added latency, open-loop cross-check (python): p50 $(diff_ms "${R[py_waguard.p50_us]}" "${R[py_direct.p50_us]}"), p99 $(diff_ms "${R[py_waguard.p99_us]}" "${R[py_direct.p99_us]}"), p99.9 $(diff_ms "${R[py_waguard.p999_us]}" "${R[py_direct.p999_us]}") (client's own send lateness p99: ${R[py_waguard.late_p99_us]} us)"
     fi
     cat <<EOF
-- gateway's own histograms during the waguard $RATE req/s phase (means): request received → response head ${GW_REQ_MEAN} µs, of which waiting for the audit fsync ${GW_AUDIT_MEAN} µs, upstream ${GW_UP_MEAN} µs, policy evaluation ${GW_POLICY_MEAN} µs
+- gateway's own histograms during the waguard $RATE req/s phase (means): request received → response head ${GW_REQ_MEAN} µs, of which waiting for the audit fsync ${GW_AUDIT_MEAN} µs, upstream ${GW_UP_MEAN} µs, policy evaluation ${GW_POLICY_MEAN} µs; slow requests: ${R[rate_tail]-n/a}
 EOF
     if [ -n "$SHM" ]; then
         cat <<EOF
