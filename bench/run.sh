@@ -7,6 +7,7 @@
 # Knobs (environment):
 #   BENCH_DURATION=15      seconds per saturated phase     BENCH_CONNS=64    BENCH_THREADS=2
 #   BENCH_RATE=1000        req/s of the fixed-rate phases  BENCH_RATE_DURATION=15
+#   BENCH_REST_SECONDS=10  seconds of the at-rest phase (no requests: CPU and wake-ups per second)
 #   BENCH_WORKERS          the gateways' server.worker_threads (unset: the default, 2 here)
 #   BENCH_IDLE_RATE=10     req/s of the idle phase (oha, one connection; lonely requests)
 #   BENCH_IDLE_DURATION=10 seconds of the idle phase
@@ -328,6 +329,19 @@ per_request() { # name "before" "after" requests
 }
 RSS_START=$(rss_kib "$GW_PID" VmRSS)
 
+declare -A R # results: R[name.key]
+
+# At rest: what the gateway costs with no requests at all (its usual state): CPU and wake-ups
+# (voluntary context switches) per second over REST_SECONDS.
+REST_SECONDS=${BENCH_REST_SECONDS:-10}
+sleep 2 # let startup work (policy load, first checks) finish
+read -r t0 v0 _ <<<"$(proc_counters "$GW_PID")"
+sleep "$REST_SECONDS"
+read -r t1 v1 _ <<<"$(proc_counters "$GW_PID")"
+R[rest.cpu_us]=$(awk -v t="$((t1 - t0))" -v s="$REST_SECONDS" 'BEGIN {printf "%.0f", t / 1e3 / s}')
+R[rest.wakeups]=$(awk -v c="$((v1 - v0))" -v s="$REST_SECONDS" 'BEGIN {printf "%.1f", c / s}')
+log "at rest (${REST_SECONDS}s, no requests): ${R[rest.cpu_us]} us of CPU and ${R[rest.wakeups]} wake-ups per second"
+
 # ---------------------------------------------------------------- the signed request
 sign() { # [port]: fresh signature: SigV4 allows replay for 5 minutes, a phase takes ~15 s
     BENCH_ACCESS_KEY_ID=$CALLER_KEY BENCH_SECRET_ACCESS_KEY=$CALLER_SECRET \
@@ -348,7 +362,6 @@ check waguard "$GW_PORT"
 
 # ---------------------------------------------------------------- load phases
 FAILED=()
-declare -A R # results: R[name.key]
 parse_wrk() { # name file
     local line
     line=$(grep '^BENCH ' "$2" || true)
@@ -760,6 +773,7 @@ EOF
     cat <<EOF
 
 - **added latency at $RATE req/s** (waguard − direct, $RATE_TOOL): p50 $(diff_ms "${R[rate_waguard.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_waguard.p99_us]}" "${R[rate_direct.p99_us]}"), p99.9 $(diff_ms "${R[rate_waguard.p999_us]}" "${R[rate_direct.p999_us]}") (nginx proxy adds p50 $(diff_ms "${R[rate_nginx.p50_us]}" "${R[rate_direct.p50_us]}"), p99 $(diff_ms "${R[rate_nginx.p99_us]}" "${R[rate_direct.p99_us]}"))
+- **at rest** (no requests, ${REST_SECONDS} s): ${R[rest.cpu_us]} µs of gateway CPU and ${R[rest.wakeups]} wake-ups (voluntary context switches) per second
 - **lonely requests** ($IDLE_RATE req/s on one connection, oha): waguard p50 ${R[idle_waguard.p50_us]-n/a} µs, p99 ${R[idle_waguard.p99_us]-n/a} µs vs direct p50 ${R[idle_direct.p50_us]-n/a} µs, p99 ${R[idle_direct.p99_us]-n/a} µs: added p50 $(diff_ms "${R[idle_waguard.p50_us]-0}" "${R[idle_direct.p50_us]-0}"), p99 $(diff_ms "${R[idle_waguard.p99_us]-0}" "${R[idle_direct.p99_us]-0}"); gateway CPU ${R[idle_waguard.cpu_us]-n/a} µs per request; gateway's histograms: request ${R[idle_hist.request]-n/a} µs, audit fsync ${R[idle_hist.audit]-n/a} µs, upstream ${R[idle_hist.upstream]-n/a} µs, policy ${R[idle_hist.policy]-n/a} µs
 - **gateway CPU per request at $RATE req/s** (/proc, all threads): ${R[rate_waguard.cpu_us]-n/a} µs, ${R[rate_waguard.vcsw]-n/a} voluntary + ${R[rate_waguard.ivcsw]-n/a} involuntary context switches; audit on tmpfs: ${R[rate_tmpfs.cpu_us]-n/a} µs, ${R[rate_tmpfs.vcsw]-n/a} + ${R[rate_tmpfs.ivcsw]-n/a}; voluntary switches by thread: ${R[rate_waguard.threads]-n/a} (tmpfs: ${R[rate_tmpfs.threads]-n/a})
 EOF
