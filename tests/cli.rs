@@ -57,21 +57,31 @@ fn demo_shows_one_allowed_and_one_denied_share() {
     );
 }
 
-#[test]
-fn check_config_accepts_the_example_and_names_bad_keys() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/waguard.toml");
-    // The example's policy dir is filled in by `demo`; point a copy at the repo's policies.
-    let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(example).unwrap().replace(
+/// A copy of the example config (and its callers file) in `dir`, pointed at the repo's
+/// policies (`demo` fills the example's policy dir in); returns its text.
+fn example_config(dir: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/demo/waguard.toml"
+    ))
+    .unwrap()
+    .replace(
         "dir = \"policies\"",
         &format!("dir = \"{}/policies\"", env!("CARGO_MANIFEST_DIR")),
     );
-    std::fs::write(dir.path().join("waguard.toml"), &text).unwrap();
+    std::fs::write(dir.join("waguard.toml"), &text).unwrap();
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/callers.toml"),
-        dir.path().join("callers.toml"),
+        dir.join("callers.toml"),
     )
     .unwrap();
+    text
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = example_config(dir.path());
     let out = waguard()
         .args(["check-config", "--config"])
         .arg(dir.path().join("waguard.toml"))
@@ -107,23 +117,10 @@ fn check_config_accepts_the_example_and_names_bad_keys() {
 fn serve_and_read_worker_threads(server: &str) -> u64 {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/demo/waguard.toml"
-    ))
-    .unwrap()
-    .replace(
-        "dir = \"policies\"",
-        &format!("dir = \"{}/policies\"", env!("CARGO_MANIFEST_DIR")),
-    )
-    .replace("127.0.0.1:8080\"", &format!("127.0.0.1:0\"\n{server}"))
-    .replace("127.0.0.1:9090", "127.0.0.1:0");
+    let text = example_config(dir.path())
+        .replace("127.0.0.1:8080\"", &format!("127.0.0.1:0\"\n{server}"))
+        .replace("127.0.0.1:9090", "127.0.0.1:0");
     std::fs::write(dir.path().join("waguard.toml"), &text).unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/callers.toml"),
-        dir.path().join("callers.toml"),
-    )
-    .unwrap();
     let mut child = waguard()
         .args(["serve", "--config"])
         .arg(dir.path().join("waguard.toml"))
