@@ -18,7 +18,12 @@ pub struct Admin {
     pub reloader: Arc<Reloader>,
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+/// A plain answer with a body and its content type.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Body> {
     let mut resp = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})

@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 
 use super::Sim;
 use crate::auth::sigv4::{authorization_scope, claimed_access_key_id};
@@ -304,16 +302,7 @@ fn sts_err(
 }
 
 fn sts_response(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
-    let mut resp = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/xml"),
-    );
+    let mut resp = crate::admin::respond(status, "text/xml", body);
     if let Ok(v) = http::HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
