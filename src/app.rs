@@ -1,11 +1,16 @@
 //! Assembles a running gateway from a config: loads callers and policy, opens the audit log,
 //! binds the listeners and serves until told to stop.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
+use http::Response;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -17,7 +22,7 @@ use crate::audit::checkpoint::{KeyError, load_signing_key};
 use crate::audit::{AuditError, AuditLog, AuditOptions};
 use crate::auth::{Callers, CallersError};
 use crate::config::Config;
-use crate::gateway::{Gateway, Refusals, Settings};
+use crate::gateway::{Body, Gateway, Refusals, Settings};
 use crate::identity::{Identity, IdentitySetupError};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
@@ -262,40 +267,30 @@ pub async fn start(
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let handler = move |req, peer| {
         // Beyond `server.max_in_flight` a request is answered 503 at once, before any work.
-        let spawned = slots.clone().try_acquire_owned().ok().map(|slot| {
-            let gw = gw.clone();
-            let cancel = cancel.clone();
-            // Cancelled when hyper drops this request's future: the client reset the stream
-            // or closed the connection.
-            let client_gone = CancellationToken::new();
-            let on_drop = client_gone.clone().drop_guard();
-            // Each request runs as its own task: if the client goes away after the decision
-            // to forward was recorded, the request still gets its outcome recorded and
-            // counted. Before that point `client_gone` stops it. Shutdown, once its grace
-            // is over, cancels it.
-            let task = tracker.spawn(async move {
-                let _slot = slot;
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            gw.metrics.shed.with_label_values(&["in_flight"]).inc();
+            return RunsToEnd::answered(crate::gateway::overloaded_response(max_in_flight));
+        };
+        let gw = gw.clone();
+        let cancel = cancel.clone();
+        // Counted by the tracker until the request has finished, wherever it runs.
+        let running = tracker.token();
+        // Cancelled when hyper drops this request's future: the client reset the stream or
+        // closed the connection. Until the decision to forward is recorded that stops the
+        // request; after it, the request runs on to its outcome record.
+        let client_gone = CancellationToken::new();
+        let work = {
+            let client_gone = client_gone.clone();
+            async move {
+                let (_slot, _running) = (slot, running);
+                // Shutdown, once its grace is over, cancels it.
                 tokio::select! {
                     resp = gw.handle(req, peer, client_gone) => resp,
                     () = cancel.cancelled() => crate::gateway::shutdown_response(),
                 }
-            });
-            (task, on_drop)
-        });
-        let shed = spawned.is_none().then(|| gw.metrics.shed.clone());
-        async move {
-            match spawned {
-                Some((task, _on_drop)) => task
-                    .await
-                    .unwrap_or_else(|_| crate::gateway::internal_error_response()),
-                None => {
-                    if let Some(shed) = shed {
-                        shed.with_label_values(&["in_flight"]).inc();
-                    }
-                    crate::gateway::overloaded_response(max_in_flight)
-                }
             }
-        }
+        };
+        RunsToEnd::new(Box::pin(work), client_gone)
     };
     tasks.push(tokio::spawn(server::serve(
         listener,
@@ -352,6 +347,71 @@ pub async fn start(
     })
 }
 
+type Work = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// A request's work, run in its connection's task: no hand-off to another task and back for
+/// each request. If hyper drops it unfinished (the client reset the stream or closed the
+/// connection), `client_gone` is cancelled and the rest runs on as a task of its own, so a
+/// request whose decision to forward was recorded still gets its outcome recorded.
+struct RunsToEnd {
+    work: Option<Work>,
+    client_gone: CancellationToken,
+}
+
+impl RunsToEnd {
+    fn new(work: Work, client_gone: CancellationToken) -> Self {
+        RunsToEnd {
+            work: Some(work),
+            client_gone,
+        }
+    }
+
+    /// An answer that needs no work (the request was shed).
+    fn answered(response: Response<Body>) -> Self {
+        Self::new(
+            Box::pin(std::future::ready(response)),
+            CancellationToken::new(),
+        )
+    }
+}
+
+impl Future for RunsToEnd {
+    type Output = Response<Body>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response<Body>> {
+        let Some(work) = self.work.as_mut() else {
+            return Poll::Ready(crate::gateway::internal_error_response());
+        };
+        // A panic (a bug) fails this request with a 500, as it would in a task of its own,
+        // instead of taking the connection's other requests with it.
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx)));
+        let response = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(response)) => response,
+            Err(_) => crate::gateway::internal_error_response(),
+        };
+        self.work = None;
+        Poll::Ready(response)
+    }
+}
+
+impl Drop for RunsToEnd {
+    fn drop(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        self.client_gone.cancel();
+        // Always inside the runtime (hyper drops it from its connection task). Without one,
+        // dropping the work still writes a forwarded request's outcome record.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                // A panic here ends only this task, as any task's would.
+                let _ = work.await;
+            });
+        }
+    }
+}
+
 /// Writes the counted refusals as summary records every `interval`, and once more on stop.
 async fn summarise_refusals(
     gateway: Arc<Gateway>,
@@ -371,4 +431,47 @@ async fn summarise_refusals(
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+
+    #[tokio::test]
+    async fn a_request_dropped_unfinished_runs_on_knowing_its_client_is_gone() {
+        let client_gone = CancellationToken::new();
+        let (finished, saw) = oneshot::channel();
+        let work = {
+            let client_gone = client_gone.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = finished.send(client_gone.is_cancelled());
+                crate::gateway::shutdown_response()
+            }
+        };
+        let mut request = RunsToEnd::new(Box::pin(work), client_gone);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), &mut request)
+                .await
+                .is_err()
+        );
+        drop(request);
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), saw).await,
+            Ok(Ok(true)),
+            "the rest of the request did not run, or did not see its client gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_request_answers_it_500_instead_of_unwinding_its_connection() {
+        let work = async {
+            tokio::task::yield_now().await;
+            panic!("a bug on the request path");
+        };
+        let response = RunsToEnd::new(Box::pin(work), CancellationToken::new()).await;
+        assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

@@ -59,6 +59,10 @@ pub enum GatewayError {
     /// `server.max_in_flight` requests are already being handled.
     #[error("{0}")]
     Overloaded(String),
+    /// The client reset the request or closed its connection before the gateway decided;
+    /// nobody waits for the answer.
+    #[error("the client closed the request")]
+    ClientGone,
 }
 
 impl GatewayError {
@@ -81,6 +85,7 @@ impl GatewayError {
             GatewayError::Internal(_) => "InternalServerException",
             GatewayError::Throttling(_) => "ThrottlingException",
             GatewayError::Overloaded(_) => "ServiceUnavailableException",
+            GatewayError::ClientGone => "ValidationException",
         }
     }
 
@@ -93,7 +98,9 @@ impl GatewayError {
             | GatewayError::InvalidSignature(_)
             | GatewayError::AccessDenied(_) => StatusCode::FORBIDDEN,
             // AWS answers throttling with 400 (restJson1); SDKs retry it with backoff.
-            GatewayError::Validation(_) | GatewayError::Throttling(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Validation(_)
+            | GatewayError::Throttling(_)
+            | GatewayError::ClientGone => StatusCode::BAD_REQUEST,
             // AWS answers an unroutable request with 404 UnknownOperationException.
             GatewayError::UnknownOperation(_) => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +127,7 @@ impl GatewayError {
             GatewayError::AccessDenied(_) => "deny",
             GatewayError::Throttling(_) => "throttled",
             GatewayError::Overloaded(_) => "overloaded",
+            GatewayError::ClientGone => "cancelled",
             _ => "error",
         }
     }

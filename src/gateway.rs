@@ -166,7 +166,11 @@ impl Gateway {
         let response = match result {
             Ok(resp) => resp,
             Err(e) => {
-                if ctx.decision == "error" || ctx.decision == "allow" {
+                if matches!(e, GatewayError::ClientGone) {
+                    // Nothing was recorded or forwarded, and nobody waits for the answer.
+                    ctx.decision = e.decision_label();
+                    self.metrics.cancelled.inc();
+                } else if ctx.decision == "error" || ctx.decision == "allow" {
                     ctx.decision = e.decision_label();
                 }
                 if e.is_internal() {
@@ -223,11 +227,7 @@ impl Gateway {
             ctx.operation = "CredentialExchange";
             return tokio::select! {
                 biased;
-                () = client_gone.cancelled() => {
-                    ctx.decision = "cancelled";
-                    self.metrics.cancelled.inc();
-                    Err(GatewayError::Validation("the client closed the request".into()))
-                }
+                () = client_gone.cancelled() => Err(GatewayError::ClientGone),
                 answer = self.exchange(ctx, req) => answer,
             };
         }
@@ -237,12 +237,7 @@ impl Gateway {
             decided = self.decide(ctx, req) => Some(decided),
         };
         let Some(decided) = decided else {
-            // Nothing was recorded or forwarded, and nobody waits for the answer.
-            ctx.decision = "cancelled";
-            self.metrics.cancelled.inc();
-            return Err(GatewayError::Validation(
-                "the client closed the request".into(),
-            ));
+            return Err(GatewayError::ClientGone);
         };
         self.forward_approved(ctx, decided?).await
     }
@@ -550,6 +545,7 @@ impl Gateway {
         match collected {
             Ok(c) => Ok(c.to_bytes()),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(e) if client_went_away(e.as_ref()) => Err(GatewayError::ClientGone),
             Err(e) => Err(GatewayError::Validation(format!(
                 "the request body could not be read: {e}"
             ))),
@@ -613,7 +609,10 @@ impl Gateway {
         let document = self
             .read_body_up_to(&parts, body, identity::exchange::MAX_DOCUMENT_BYTES)
             .await
-            .map_err(|e| refused(e, None, "invalid"))?;
+            .map_err(|e| match e {
+                GatewayError::ClientGone => e,
+                e => refused(e, None, "invalid"),
+            })?;
         let now = SystemTime::now();
         let sts_request = id
             .rules
@@ -990,6 +989,31 @@ fn policy_decision_record(
 pub fn shutdown_response() -> Response<Body> {
     let e = GatewayError::UpstreamUnavailable("the gateway is shutting down".into());
     error_body(&e, &uuid::Uuid::new_v4().to_string())
+}
+
+/// Whether a body read failed because the client left (reset its HTTP/2 stream, went away
+/// with the connection, or closed an HTTP/1 connection before the body was complete), not
+/// because the body was malformed. Hyper reads the body before it notices the reset, so
+/// this is where most cancellations show.
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<hyper::Error>()
+            && (e.is_incomplete_message() || e.is_canceled() || e.is_closed())
+        {
+            return true;
+        }
+        if let Some(e) = e.downcast_ref::<h2::Error>() {
+            // A reset or GOAWAY the peer sent, or the connection itself failing. A reset the
+            // gateway sent (a protocol error in the body) is the request's fault.
+            return e.is_io() || (e.is_remote() && (e.is_reset() || e.is_go_away()));
+        }
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The answer when `server.max_in_flight` requests are already being handled.

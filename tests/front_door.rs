@@ -563,6 +563,118 @@ async fn http2_rapid_reset_costs_no_slots_no_records_and_bounded_memory() {
     assert_eq!(sim.sim.received().len(), 2);
 }
 
+/// The sum of `waguard_requests_total` over the series with this decision.
+fn requests_decided(metrics: &str, decision: &str) -> f64 {
+    let label = format!("decision=\"{decision}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("waguard_requests_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Sends the first half of a signed share's body on a new HTTP/2 stream, then `finish`es it.
+async fn h2_share(
+    addr: SocketAddr,
+    token: &str,
+    finish: impl FnOnce(&mut h2::SendStream<Bytes>, &str),
+) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let (path, body) = share_request(APPROVED_OU, token);
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost:{}{path}", addr.port()));
+    for (k, v) in RawRequest::new("POST", &path, body.clone()).signed_headers(addr) {
+        if k != "host" {
+            req = req.header(k, v);
+        }
+    }
+    let req = req.header("content-length", body.len()).body(()).unwrap();
+    let (_response, mut stream) = client.send_request(req, false).unwrap();
+    stream
+        .send_data(Bytes::from(body[..body.len() / 2].to_string()), false)
+        .unwrap();
+    finish(&mut stream, &body[body.len() / 2..]);
+    // Let the frames reach the gateway before the connection goes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    driver.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_body_is_cancelled_and_a_broken_body_is_invalid() {
+    let h = Harness::start().await;
+    let addr = h.gateway.addr;
+    let count = |decision: &'static str| {
+        let h = &h;
+        async move {
+            let m = h.admin_get("/metrics").await.body;
+            if decision == "cancelled" {
+                metric(&m, "waguard_requests_cancelled_total").unwrap_or(-1.0)
+            } else {
+                requests_decided(&m, decision)
+            }
+        }
+    };
+
+    // HTTP/1.1: half the body, then the connection closes.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&half_sent_share(addr, "h1-leaves"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(s);
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            count("cancelled").await == 1.0
+        })
+        .await,
+        "an HTTP/1.1 client closing mid-body was not counted as cancelled"
+    );
+
+    // HTTP/2: half the body, then the client resets its stream.
+    h2_share(addr, "h2-resets", |stream, _| {
+        stream.send_reset(h2::Reason::CANCEL)
+    })
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            count("cancelled").await == 2.0
+        })
+        .await,
+        "an HTTP/2 stream reset mid-body was not counted as cancelled"
+    );
+
+    // HTTP/2: more body than its content-length announced. The gateway resets the stream:
+    // the request's fault, not the client leaving.
+    h2_share(addr, "h2-overlong", |stream, rest| {
+        let _ = stream.send_data(Bytes::from(format!("{rest}{rest}")), true);
+    })
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            count("invalid").await == 1.0
+        })
+        .await,
+        "a body longer than its content-length was not counted as invalid"
+    );
+    assert_eq!(count("cancelled").await, 2.0);
+    assert_eq!(count("error").await, 0.0);
+
+    // None of them reached a decision: nothing was recorded or forwarded.
+    h.stop().await;
+    let decided: Vec<_> = h
+        .audit_records()
+        .await
+        .into_iter()
+        .filter(|r| r["type"] == "decision")
+        .collect();
+    assert!(decided.is_empty(), "{decided:?}");
+    assert!(h.sim.received().is_empty());
+}
+
 fn limits_harness() -> Options {
     Options {
         tables: r#"
