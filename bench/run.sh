@@ -20,7 +20,8 @@
 #   BENCH_IDLE_CONNS=1000  idle keep-alive connections for the RSS figure
 #   BENCH_PERF=0           1: profile the gateway under saturated load with perf, top
 #                          symbols to bench/perf.txt; rate: at BENCH_RATE req/s (oha) to
-#                          bench/perf-rate.txt
+#                          bench/perf-rate.txt; idle: lonely requests (BENCH_IDLE_RATE on one
+#                          connection, sampled 25x as often) to bench/perf-idle.txt
 #   BENCH_NO_BUILD=0       1: use the existing release binary as is
 #   BENCH_KEEP=0           1: keep the temp dir (configs, logs, audit file, wrk output)
 #   BENCH_FLOOD=1          0: skip the anonymous-flood phase (needs oha and taskset)
@@ -589,7 +590,7 @@ wait "$IDLE_PID" 2>/dev/null || true
 perf_profile() {
     local pid=$1 out=$2 title=$3
     shift 3
-    perf record -q -F 199 --call-graph dwarf,16384 -p "$pid" -o "$TMP/perf.data" -- sleep 10 2>"$TMP/perf.log" &
+    perf record -q -F "${PERF_FREQ:-199}" --call-graph dwarf,16384 -p "$pid" -o "$TMP/perf.data" -- sleep 10 2>"$TMP/perf.log" &
     PERF_PID=$!
     PIDS+=("$PERF_PID")
     "$@" >"$TMP/perf-load.txt" 2>&1 || true
@@ -621,7 +622,12 @@ perf_profile() {
 if [ "$RUN_PERF" != 0 ]; then
     if command -v perf >/dev/null && perf record -q -o /dev/null -- true 2>/dev/null; then
         sign
-        if [ "$RUN_PERF" = rate ] && [ "$RATE_TOOL" = oha ]; then
+        if [ "$RUN_PERF" = idle ] && [ "$RATE_TOOL" = oha ]; then
+            log "perf: profiling the gateway at $IDLE_RATE req/s on one connection (10 s)"
+            PERF_FREQ=4999 perf_profile "$GW_PID" "$BENCH/perf-idle.txt" \
+                "serving lonely requests ($IDLE_RATE req/s, one connection)" \
+                run_oha perf_idle "$GW_PORT" "$IDLE_RATE" 10 1
+        elif [ "$RUN_PERF" = rate ] && [ "$RATE_TOOL" = oha ]; then
             log "perf: profiling the gateway at $RATE req/s (10 s)"
             perf_profile "$GW_PID" "$BENCH/perf-rate.txt" "at $RATE req/s (audit on the disk)" \
                 run_oha perf_rate "$GW_PORT" "$RATE" 10
