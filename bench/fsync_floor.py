@@ -20,6 +20,13 @@ Spacings: back to back (the writer saturated), 1 ms apart (about 1,000 req/s, on
 p50 / p90 / p99 / max in microseconds, and per record the CPU time of the writing thread (user +
 system, getrusage) and its voluntary context switches (each wait for the device or the journal
 is one).
+
+Then the wait a request would see: records arrive open loop every 1 ms (1,000 req/s on a fixed
+schedule, as `oha --latency-correction` sends them) and one writer group-commits them, appending
+whatever has arrived and fdatasyncing, with no hand-off between threads at all. A record's wait
+is from its scheduled arrival to the end of the fdatasync that made it durable: a record that
+arrives while a flush runs waits for the rest of that one and for its own. No gateway can make
+a record durable on this disk sooner, so this is the floor under the audit wait at that rate.
 """
 import mmap
 import os
@@ -128,6 +135,36 @@ def measure(strategy, directory, records, spacing):
     return n, lat, cpu * 1e6 / n, switches / n
 
 
+def group_commit(directory, rate, seconds):
+    """Open-loop arrivals at `rate` per second, one group-committing writer; returns the waits
+    (arrival to durable) in microseconds and the records per flush."""
+    path = os.path.join(directory, "fsync-floor-group-commit")
+    fd = Append().open(path)
+    interval = 1.0 / rate
+    total = int(rate * seconds)
+    waits, flushes = [], 0
+    start = time.perf_counter() + 0.01
+    written = 0
+    try:
+        while written < total:
+            now = time.perf_counter()
+            arrived = min(total, int((now - start) / interval) + 1) if now >= start else 0
+            if arrived <= written:
+                time.sleep(max(0.0, start + written * interval - now))
+                continue
+            # A decision record per arrival, and the outcome record of the one before.
+            os.write(fd, RECORD * (2 * (arrived - written)))
+            os.fdatasync(fd)
+            done = time.perf_counter()
+            waits.extend((done - (start + i * interval)) * 1e6 for i in range(written, arrived))
+            written = arrived
+            flushes += 1
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return waits, total / flushes
+
+
 def main():
     args = sys.argv[1:]
     records = 2000
@@ -147,6 +184,11 @@ def main():
                 f"| {strategy.name} | {label} | {n} | {p[0]:.0f} | {p[1]:.0f} | {p[2]:.0f} | {max(lat):.0f} | {cpu:.0f} | {waits:.1f} |",
                 flush=True,
             )
+    rate, seconds = 1000, RUN_SECONDS
+    waits, per_flush = group_commit(directory, rate, seconds)
+    p = [percentile(waits, q) for q in (50, 90, 99, 99.9)]
+    print(f"\nGroup commit, {rate} records/s open loop for {seconds:.0f} s ({per_flush:.2f} records per flush):")
+    print("arrival to durable: p50 {:.0f} µs, p90 {:.0f} µs, p99 {:.0f} µs, p99.9 {:.0f} µs, max {:.0f} µs".format(*p, max(waits)))
 
 
 if __name__ == "__main__":
