@@ -328,6 +328,21 @@ per_request() { # name "before" "after" requests
     R[$name.ivcsw]=$(awk -v c="$((n1 - n0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
     log "$name: per request ${R[$name.cpu_us]} us of gateway CPU, ${R[$name.vcsw]} voluntary + ${R[$name.ivcsw]} involuntary context switches"
 }
+# Machine-wide CPU time from /proc/stat: total, idle (idle + iowait) and steal (taken by the
+# hypervisor for other guests), in clock ticks.
+machine_cpu() {
+    awk '$1 == "cpu" {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6, $9}' /proc/stat
+}
+# What a saturated phase left of the machine: if the CPUs were not all busy, something other than
+# CPU (the fsync, the number of connections) bounded the throughput.
+machine_share() { # name "before" "after"
+    local t0 i0 s0 t1 i1 s1
+    read -r t0 i0 s0 <<<"$2"
+    read -r t1 i1 s1 <<<"$3"
+    R[$1.idle_pct]=$(awk -v i="$((i1 - i0))" -v t="$((t1 - t0))" 'BEGIN {printf "%.0f", 100 * i / t}')
+    R[$1.steal_pct]=$(awk -v i="$((s1 - s0))" -v t="$((t1 - t0))" 'BEGIN {printf "%.0f", 100 * i / t}')
+    log "$1: the machine's CPUs were ${R[$1.idle_pct]}% idle, ${R[$1.steal_pct]}% stolen by the hypervisor"
+}
 RSS_START=$(rss_kib "$GW_PID" VmRSS)
 
 declare -A R # results: R[name.key]
@@ -396,7 +411,11 @@ log "saturated: wrk -t$THREADS -c$CONNS -d${DURATION}s"
 run_wrk sat_direct "$UP_PORT" "$THREADS" "$CONNS" "$DURATION"
 run_wrk sat_nginx "$PROXY_PORT" "$THREADS" "$CONNS" "$DURATION"
 sign
+COUNTERS_BEFORE=$(proc_counters "$GW_PID")
+MACHINE_BEFORE=$(machine_cpu)
 run_wrk sat_waguard "$GW_PORT" "$THREADS" "$CONNS" "$DURATION"
+machine_share sat_waguard "$MACHINE_BEFORE" "$(machine_cpu)"
+per_request sat_waguard "$COUNTERS_BEFORE" "$(proc_counters "$GW_PID")" "${R[sat_waguard.requests]}"
 
 run_oha() { # name port [rate seconds conns]: open loop, latency measured from when each was due
     local name=$1 args rate=${3:-$RATE} secs=${4:-$RATE_DURATION} conns=${5:-$RATE_CONNS}
@@ -542,7 +561,11 @@ if [ -n "$SHM" ]; then
     check waguard-tmpfs "$GW2_PORT"
     WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 5s -s "$TMP/req.lua" \
         "http://127.0.0.1:$GW2_PORT" >"$TMP/wrk-warmup-tmpfs.txt" 2>&1 || die "warm-up tmpfs failed"
+    COUNTERS_BEFORE=$(proc_counters "$GW2_PID")
+    MACHINE_BEFORE=$(machine_cpu)
     run_wrk sat_tmpfs "$GW2_PORT" "$THREADS" "$CONNS" "$DURATION"
+    machine_share sat_tmpfs "$MACHINE_BEFORE" "$(machine_cpu)"
+    per_request sat_tmpfs "$COUNTERS_BEFORE" "$(proc_counters "$GW2_PID")" "${R[sat_tmpfs.requests]}"
     sign "$GW2_PORT"
     hist_snapshot "$ADMIN2_PORT" >"$TMP/hist2-before"
     if [ "$RATE_TOOL" = oha ]; then
