@@ -563,14 +563,27 @@ async fn http2_rapid_reset_costs_no_slots_no_records_and_bounded_memory() {
     assert_eq!(sim.sim.received().len(), 2);
 }
 
-/// The sum of `waguard_requests_total` over the series with this decision.
-fn requests_decided(metrics: &str, decision: &str) -> f64 {
+/// How many requests ended with this decision: `waguard_requests_cancelled_total` for
+/// "cancelled", else the sum of `waguard_requests_total` over the series with it.
+async fn decided(h: &Harness, decision: &str) -> f64 {
+    let metrics = h.admin_get("/metrics").await.body;
+    if decision == "cancelled" {
+        return metric(&metrics, "waguard_requests_cancelled_total").unwrap_or(-1.0);
+    }
     let label = format!("decision=\"{decision}\"");
     metrics
         .lines()
         .filter(|l| l.starts_with("waguard_requests_total{") && l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Whether `decided(h, decision)` reaches `n` within 5 s.
+async fn reaches(h: &Harness, decision: &str, n: f64) -> bool {
+    wait_until(Duration::from_secs(5), || async {
+        decided(h, decision).await == n
+    })
+    .await
 }
 
 /// Sends the first half of a signed share's body on a new HTTP/2 stream, then `finish`es it.
@@ -607,18 +620,6 @@ async fn h2_share(
 async fn a_client_leaving_mid_body_is_cancelled_and_a_broken_body_is_invalid() {
     let h = Harness::start().await;
     let addr = h.gateway.addr;
-    let count = |decision: &'static str| {
-        let h = &h;
-        async move {
-            let m = h.admin_get("/metrics").await.body;
-            if decision == "cancelled" {
-                metric(&m, "waguard_requests_cancelled_total").unwrap_or(-1.0)
-            } else {
-                requests_decided(&m, decision)
-            }
-        }
-    };
-
     // HTTP/1.1: half the body, then the connection closes.
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(&half_sent_share(addr, "h1-leaves"))
@@ -627,10 +628,7 @@ async fn a_client_leaving_mid_body_is_cancelled_and_a_broken_body_is_invalid() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(s);
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            count("cancelled").await == 1.0
-        })
-        .await,
+        reaches(&h, "cancelled", 1.0).await,
         "an HTTP/1.1 client closing mid-body was not counted as cancelled"
     );
 
@@ -640,10 +638,7 @@ async fn a_client_leaving_mid_body_is_cancelled_and_a_broken_body_is_invalid() {
     })
     .await;
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            count("cancelled").await == 2.0
-        })
-        .await,
+        reaches(&h, "cancelled", 2.0).await,
         "an HTTP/2 stream reset mid-body was not counted as cancelled"
     );
 
@@ -654,14 +649,11 @@ async fn a_client_leaving_mid_body_is_cancelled_and_a_broken_body_is_invalid() {
     })
     .await;
     assert!(
-        wait_until(Duration::from_secs(5), || async {
-            count("invalid").await == 1.0
-        })
-        .await,
+        reaches(&h, "invalid", 1.0).await,
         "a body longer than its content-length was not counted as invalid"
     );
-    assert_eq!(count("cancelled").await, 2.0);
-    assert_eq!(count("error").await, 0.0);
+    assert_eq!(decided(&h, "cancelled").await, 2.0);
+    assert_eq!(decided(&h, "error").await, 0.0);
 
     // None of them reached a decision: nothing was recorded or forwarded.
     h.stop().await;
