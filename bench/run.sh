@@ -287,16 +287,18 @@ GW_PID=$LAST_PID
 
 rss_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-# CPU time (ns, from schedstat: clock ticks are too coarse for the idle phase) and context
-# switches (voluntary, involuntary) of a process, summed over its threads: a thread that wakes
-# another for each request shows here. (A thread that ends between two snapshots takes its
-# share with it; the gateway keeps its threads.)
+# CPU time (ns, from schedstat: clock ticks are too coarse for the idle phase), context
+# switches (voluntary, involuntary) and time spent runnable but waiting for a CPU (ns, the run
+# queue: schedstat's second field) of a process, summed over its threads: a thread that wakes
+# another for each request shows here, and so does a thread the load generator and upstream
+# keep off the CPU. (A thread that ends between two snapshots takes its share with it; the
+# gateway keeps its threads.)
 proc_counters() {
-    local pid=$1
-    cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{t += $1} END {printf "%.0f ", t}'
+    local pid=$1 cpu_wait
+    cpu_wait=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{t += $1; w += $2} END {printf "%.0f %.0f", t, w}')
     cat /proc/"$pid"/task/*/status 2>/dev/null |
-        awk '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
-             END {printf "%d %d\n", v, n}'
+        awk -v tw="$cpu_wait" '$1 == "voluntary_ctxt_switches:" {v += $2} $1 == "nonvoluntary_ctxt_switches:" {n += $2}
+             END {split(tw, x, " "); printf "%s %d %d %s\n", x[1], v, n, x[2]}'
 }
 # Voluntary context switches of each thread (tid, name, count), to see which threads hand off.
 thread_switches() {
@@ -318,15 +320,17 @@ for tid, (name, count) in after.items():
 print(", ".join(f"{name} {c / requests:.2f}" for name, c in by_name.most_common() if c))
 EOF
 }
-# Per request between two proc_counters snapshots: sets R[name.cpu_us], R[name.vcsw], R[name.ivcsw].
+# Per request between two proc_counters snapshots: sets R[name.cpu_us], R[name.vcsw],
+# R[name.ivcsw], R[name.runq_us].
 per_request() { # name "before" "after" requests
-    local name=$1 t0 v0 n0 t1 v1 n1
-    read -r t0 v0 n0 <<<"$2"
-    read -r t1 v1 n1 <<<"$3"
+    local name=$1 t0 v0 n0 w0 t1 v1 n1 w1
+    read -r t0 v0 n0 w0 <<<"$2"
+    read -r t1 v1 n1 w1 <<<"$3"
+    R[$name.runq_us]=$(awk -v w="$((w1 - w0))" -v r="$4" 'BEGIN {printf "%.0f", w / 1e3 / r}')
     R[$name.cpu_us]=$(awk -v t="$((t1 - t0))" -v r="$4" 'BEGIN {printf "%.0f", t / 1e3 / r}')
     R[$name.vcsw]=$(awk -v c="$((v1 - v0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
     R[$name.ivcsw]=$(awk -v c="$((n1 - n0))" -v r="$4" 'BEGIN {printf "%.1f", c / r}')
-    log "$name: per request ${R[$name.cpu_us]} us of gateway CPU, ${R[$name.vcsw]} voluntary + ${R[$name.ivcsw]} involuntary context switches"
+    log "$name: per request ${R[$name.cpu_us]} us of gateway CPU, ${R[$name.vcsw]} voluntary + ${R[$name.ivcsw]} involuntary context switches, ${R[$name.runq_us]} us runnable but waiting for a CPU"
 }
 # Machine-wide CPU time from /proc/stat: total, idle (idle + iowait) and steal (taken by the
 # hypervisor for other guests), in clock ticks.
