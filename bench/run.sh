@@ -27,6 +27,8 @@
 #   BENCH_FLOOD=1          0: skip the anonymous-flood phase (needs oha and taskset)
 #   BENCH_FLOOD_RATES="2000 5000 10000 20000 40000"  garbage req/s steps of the flood phase
 #   BENCH_FLOOD_LEGIT_RATE=100  legitimate req/s during the flood  BENCH_FLOOD_DURATION=10
+#   BENCH_FLOOR=0          1: also run examples/floor_proxy.rs (the gateway's parts, none of its
+#                          work; plain, thread and inline modes) saturated, at BENCH_RATE and lonely
 #
 # Needs: wrk, nginx (Debian packages; installed with apt-get when missing and root),
 # python3 with botocore (pip-installed when missing), cargo. Traffic stays on 127.0.0.1.
@@ -34,6 +36,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 DURATION=${BENCH_DURATION:-15}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -152,23 +156,7 @@ EOF
 FSYNC_START=$(fsync_probe)
 log "fsync on $(df -T "$TMP" | awk 'NR == 2 {print $2}') (audit file's filesystem): $FSYNC_START"
 
-read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT GW3_PORT ADMIN3_PORT < <(python3 - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(8)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-EOF
-)
-
-wait_port() { # name port pid
-    for _ in $(seq 300); do
-        kill -0 "$3" 2>/dev/null || return 1
-        (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT GW3_PORT ADMIN3_PORT < <(free_ports 8)
 
 # ---------------------------------------------------------------- fast upstream + nginx proxy
 mkdir -p "$TMP/nginx"
@@ -589,6 +577,48 @@ else
     log "no tmpfs at /dev/shm: skipping the audit-on-tmpfs phases"
 fi
 
+# ---------------------------------------------------------------- the floor (optional)
+# The same parts as the gateway with none of its work (examples/floor_proxy.rs): tokio with two
+# workers, hyper's auto server, hyper-util's pooled client, mimalloc; forward only (plain), or
+# after a ~300-byte record is appended and fdatasynced on the gateway's audit disk, by a writer
+# thread (thread: the audit writer's shape) or by the request itself on its runtime thread
+# (inline: no hand-off at all). What these cost here, the gateway cannot undercut.
+FLOOR_MODES=()
+if [ "${BENCH_FLOOR:-0}" = 1 ]; then
+    if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+        (cd "$ROOT" && cargo build --release --quiet --example floor_proxy) || die "cargo build --example floor_proxy failed"
+    fi
+    FLOOR_BIN="$ROOT/target/release/examples/floor_proxy"
+    [ -x "$FLOOR_BIN" ] || die "$FLOOR_BIN not found"
+    for mode in plain thread inline; do
+        rm -f "$TMP/audit/floor.jsonl"
+        "$FLOOR_BIN" "127.0.0.1:$GW2_PORT" "http://127.0.0.1:$UP_PORT" "$mode" "$TMP/audit/floor.jsonl" \
+            2>"$TMP/floor-$mode.log" &
+        FLOOR_PID=$!
+        PIDS+=("$FLOOR_PID")
+        wait_port "floor-$mode" "$GW2_PORT" "$FLOOR_PID" || die "floor_proxy $mode did not start: $(cat "$TMP/floor-$mode.log")"
+        check "floor-$mode" "$GW2_PORT"
+        WRK_DELAY_MS=0 wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 5s -s "$TMP/req.lua" \
+            "http://127.0.0.1:$GW2_PORT" >"$TMP/wrk-warmup-floor.txt" 2>&1 || die "warm-up floor $mode failed"
+        COUNTERS_BEFORE=$(proc_counters "$FLOOR_PID")
+        MACHINE_BEFORE=$(machine_cpu)
+        run_wrk "sat_floor_$mode" "$GW2_PORT" "$THREADS" "$CONNS" "$DURATION"
+        machine_share "sat_floor_$mode" "$MACHINE_BEFORE" "$(machine_cpu)"
+        per_request "sat_floor_$mode" "$COUNTERS_BEFORE" "$(proc_counters "$FLOOR_PID")" "${R[sat_floor_$mode.requests]}"
+        if [ "$RATE_TOOL" = oha ]; then
+            COUNTERS_BEFORE=$(proc_counters "$FLOOR_PID")
+            run_oha "rate_floor_$mode" "$GW2_PORT"
+            per_request "rate_floor_$mode" "$COUNTERS_BEFORE" "$(proc_counters "$FLOOR_PID")" "${R[rate_floor_$mode.requests]}"
+            COUNTERS_BEFORE=$(proc_counters "$FLOOR_PID")
+            run_oha "idle_floor_$mode" "$GW2_PORT" "$IDLE_RATE" "$IDLE_DURATION" 1
+            per_request "idle_floor_$mode" "$COUNTERS_BEFORE" "$(proc_counters "$FLOOR_PID")" "${R[idle_floor_$mode.requests]}"
+        fi
+        kill -TERM "$FLOOR_PID" 2>/dev/null || true
+        wait "$FLOOR_PID" 2>/dev/null || true
+        FLOOR_MODES+=("$mode")
+    done
+fi
+
 # ---------------------------------------------------------------- idle connections
 log "opening $IDLE_CONNS idle keep-alive connections (one signed request each)"
 sign
@@ -823,6 +853,34 @@ EOF
     fi
     cat <<EOF
 EOF
+    if [ ${#FLOOR_MODES[@]} -gt 0 ]; then
+        cat <<EOF
+
+**The floor** (examples/floor_proxy.rs: the gateway's parts with none of its work; record =
+~300 bytes appended and fdatasynced on the audit disk before forwarding). Added = minus direct.
+
+| floor proxy | saturated req/s | CPU/req saturated | $RATE req/s: added p50 / p99 | CPU/req, switches/req | lonely: added p50 / p99 | CPU/req lonely |
+|---|---:|---:|---|---|---|---:|
+EOF
+        for mode in "${FLOOR_MODES[@]}"; do
+            printf '| %s | %s | %s µs | %s / %s | %s µs, %s + %s | %s / %s | %s µs |\n' "$mode" \
+                "${R[sat_floor_$mode.rps]}" "${R[sat_floor_$mode.cpu_us]}" \
+                "$(diff_ms "${R[rate_floor_$mode.p50_us]-0}" "${R[rate_direct.p50_us]-0}")" \
+                "$(diff_ms "${R[rate_floor_$mode.p99_us]-0}" "${R[rate_direct.p99_us]-0}")" \
+                "${R[rate_floor_$mode.cpu_us]-n/a}" "${R[rate_floor_$mode.vcsw]-n/a}" "${R[rate_floor_$mode.ivcsw]-n/a}" \
+                "$(diff_ms "${R[idle_floor_$mode.p50_us]-0}" "${R[idle_direct.p50_us]-0}")" \
+                "$(diff_ms "${R[idle_floor_$mode.p99_us]-0}" "${R[idle_direct.p99_us]-0}")" \
+                "${R[idle_floor_$mode.cpu_us]-n/a}"
+        done
+        printf '| waguard (for comparison) | %s | %s µs | %s / %s | %s µs, %s + %s | %s / %s | %s µs |\n\n' \
+            "${R[sat_waguard.rps]}" "${R[sat_waguard.cpu_us]}" \
+            "$(diff_ms "${R[rate_waguard.p50_us]-0}" "${R[rate_direct.p50_us]-0}")" \
+            "$(diff_ms "${R[rate_waguard.p99_us]-0}" "${R[rate_direct.p99_us]-0}")" \
+            "${R[rate_waguard.cpu_us]-n/a}" "${R[rate_waguard.vcsw]-n/a}" "${R[rate_waguard.ivcsw]-n/a}" \
+            "$(diff_ms "${R[idle_waguard.p50_us]-0}" "${R[idle_direct.p50_us]-0}")" \
+            "$(diff_ms "${R[idle_waguard.p99_us]-0}" "${R[idle_direct.p99_us]-0}")" \
+            "${R[idle_waguard.cpu_us]-n/a}"
+    fi
     if [ ${#FLOOD_STEPS[@]} -gt 0 ]; then
         cat <<EOF
 - **anonymous flood, one core**: gateway pinned to CPU 0, oha on the others; legitimate signed
