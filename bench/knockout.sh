@@ -47,26 +47,8 @@ UP_PORT=${PORTS[0]}
 
 mkdir -p "$TMP/nginx"
 {
-    [ "$(id -u)" = 0 ] && echo "user root;"
-    cat <<EOF
-worker_processes 2;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$UP_PORT backlog=4096;
-        location / {
-            default_type application/json;
-            return 200 '{"TemplateArn":"arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef","ShareId":"0123456789abcdef0123456789abcdef"}';
-        }
-    }
-}
-EOF
+    nginx_fast_upstream "$TMP/nginx" "$UP_PORT"
+    echo "}"
 } >"$TMP/nginx/nginx.conf"
 nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)

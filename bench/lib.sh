@@ -20,3 +20,37 @@ wait_port() { # name port pid
     done
     return 1
 }
+
+# The start of an nginx config (temp prefix DIR, 2 workers, access log off) whose http block
+# holds the fast upstream on 127.0.0.1:PORT: every request answered 200 with a canned
+# CreateTemplateShare answer. The http block is left open for the caller to add to and close.
+SHARE_ID=0123456789abcdef0123456789abcdef
+TEMPLATE_ARN="arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef"
+nginx_fast_upstream() { # dir port
+    [ "$(id -u)" = 0 ] && echo "user root;"
+    cat <<EOF
+worker_processes 2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+
+    # The fast upstream: a canned CreateTemplateShare answer.
+    server {
+        listen 127.0.0.1:$2 backlog=4096;
+        location / {
+            default_type application/json;
+            add_header x-amzn-RequestId \$request_id always;
+            return 200 '{"TemplateArn":"$TEMPLATE_ARN","ShareId":"$SHARE_ID"}';
+        }
+    }
+EOF
+}

@@ -160,34 +160,9 @@ read -r UP_PORT PROXY_PORT GW_PORT ADMIN_PORT GW2_PORT ADMIN2_PORT GW3_PORT ADMI
 
 # ---------------------------------------------------------------- fast upstream + nginx proxy
 mkdir -p "$TMP/nginx"
-SHARE_ID=0123456789abcdef0123456789abcdef
-TEMPLATE_ARN="arn:aws:wellarchitected:us-east-1:123456789012:review-template/0123456789abcdef0123456789abcdef"
 {
-    [ "$(id -u)" = 0 ] && echo "user root;"
+    nginx_fast_upstream "$TMP/nginx" "$UP_PORT"
     cat <<EOF
-worker_processes 2;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-
-    # The fast upstream: a canned CreateTemplateShare answer.
-    server {
-        listen 127.0.0.1:$UP_PORT backlog=4096;
-        location / {
-            default_type application/json;
-            add_header x-amzn-RequestId \$request_id always;
-            return 200 '{"TemplateArn":"$TEMPLATE_ARN","ShareId":"$SHARE_ID"}';
-        }
-    }
 
     # "A proxy that does nothing": plain reverse proxy to the fast upstream.
     upstream fast {
