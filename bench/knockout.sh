@@ -10,7 +10,7 @@
 #
 # Knobs: KO_ROUNDS=3  KO_SECONDS=8  KO_CONNS=64  KO_THREADS=2
 #        KO_VARIANTS="full no-log-line allow-all-policy audit-on-tmpfs floor"  which to run
-#        KO_BIN=target/release/waguard  the gateway build every variant but other-binary runs
+#        KO_BIN=$CARGO_TARGET_DIR/release/waguard  the build every variant but other-binary runs
 #        KO_OTHER_BIN=PATH  adds "other-binary": another waguard build, full configuration (A/B
 #                           of a change against the same load, alternated round by round)
 # Needs: wrk, nginx, python3 with botocore (bench/run.sh installs them). Traffic stays on
@@ -21,8 +21,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
-BIN=${KO_BIN:-$ROOT/target/release/waguard}
-FLOOR_BIN="$ROOT/target/release/examples/floor_proxy"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${KO_BIN:-$TARGET_DIR/release/waguard}
+FLOOR_BIN="$TARGET_DIR/release/examples/floor_proxy"
 ROUNDS=${KO_ROUNDS:-3}
 SECONDS_EACH=${KO_SECONDS:-8}
 CONNS=${KO_CONNS:-64}

@@ -563,7 +563,7 @@ if [ "${BENCH_FLOOR:-0}" = 1 ]; then
     if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
         (cd "$ROOT" && cargo build --release --quiet --example floor_proxy) || die "cargo build --example floor_proxy failed"
     fi
-    FLOOR_BIN="$ROOT/target/release/examples/floor_proxy"
+    FLOOR_BIN="$TARGET_DIR/release/examples/floor_proxy"
     [ -x "$FLOOR_BIN" ] || die "$FLOOR_BIN not found"
     for mode in plain thread inline; do
         rm -f "$TMP/audit/floor.jsonl"
