@@ -147,7 +147,9 @@ for round in $(seq "$ROUNDS"); do
         line=$(grep '^BENCH ' "$TMP/wrk.txt") || { echo "$name: no wrk result: $(cat "$TMP/wrk.txt")" >&2; exit 1; }
         declare -A W=()
         for kv in ${line#BENCH }; do W[${kv%%=*}]=${kv#*=}; done
-        [ "${W[status]}" = 0 ] || { echo "$name: ${W[status]} answers not 2xx" >&2; exit 1; }
+        errors=$((W[connect] + W[read] + W[write] + W[timeout]))
+        [ "${W[status]}" = 0 ] && [ "$errors" = 0 ] ||
+            { echo "$name: ${W[status]} answers not 2xx, $errors socket errors or timeouts" >&2; exit 1; }
         rps=$(awk -v n="${W[requests]}" -v d="${W[duration_us]}" 'BEGIN {printf "%.0f", n / (d / 1e6)}')
         cpu=$(awk -v t="$((t1 - t0))" -v n="${W[requests]}" 'BEGIN {printf "%.0f", t / 1e3 / n}')
         RPS[$name]="${RPS[$name]:-}$rps "
