@@ -544,8 +544,30 @@ mod tests {
         let log = AuditLog::open(options(&path)).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         // An idle gateway: a request's decision is made durable, then its outcome follows.
-        log.append(rec("decision")).await.unwrap();
-        let appended = Instant::now();
+        // The sweep is armed when the writer takes the decision's batch and fires LINGER later;
+        // a disk slower than that (a loaded machine) lets it pass before the outcome comes, and
+        // then the outcome rightly wakes the writer. So try until a decision is durable with
+        // the sweep still well ahead.
+        let mut tries = 0;
+        let appended = loop {
+            tries += 1;
+            log.append(rec("decision")).await.unwrap();
+            let appended = Instant::now();
+            let sweep_ahead = log
+                .shared
+                .lock()
+                .sweep_at
+                .is_some_and(|at| at > appended + LINGER / 2);
+            if sweep_ahead {
+                break appended;
+            }
+            assert!(
+                tries < 10,
+                "no fsync took under {:?} in 10 tries",
+                LINGER / 2
+            );
+            tokio::time::sleep(2 * LINGER).await;
+        };
         log.record(rec("outcome"));
         assert_eq!(
             log.shared.lock().record_wakes,
