@@ -55,15 +55,7 @@ nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'd
 PIDS+=($!)
 wait_port nginx "$UP_PORT" "${PIDS[-1]}" || { echo "nginx did not start" >&2; exit 1; }
 
-CALLER_KEY=AKWGBENCHPAYMENTS01
-CALLER_SECRET=bench-payments-secret-0001
-cat >"$TMP/callers.toml" <<EOF
-[[callers]]
-access_key_id = "$CALLER_KEY"
-secret_access_key = "$CALLER_SECRET"
-principal = "bench@example.com"
-team = "payments"
-EOF
+bench_callers >"$TMP/callers.toml"
 # The knocked-out policy: allows everything with one rule, so what remains is the engine's fixed
 # cost per decision; the real policy's own cost is the difference.
 mkdir -p "$TMP/allow-all"

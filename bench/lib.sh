@@ -54,3 +54,17 @@ http {
     }
 EOF
 }
+
+# The one caller the benchmarks sign as (team payments, which the shipped policy lets share
+# templates with the approved OU that bench/sign.py names), as a callers file.
+CALLER_KEY=AKWGBENCHPAYMENTS01
+CALLER_SECRET=bench-payments-secret-0001
+bench_callers() {
+    cat <<EOF
+[[callers]]
+access_key_id = "$CALLER_KEY"
+secret_access_key = "$CALLER_SECRET"
+principal = "bench@example.com"
+team = "payments"
+EOF
+}

@@ -194,16 +194,8 @@ log "nginx: fast upstream 127.0.0.1:$UP_PORT, plain proxy 127.0.0.1:$PROXY_PORT"
 # ---------------------------------------------------------------- waguard
 # Laid out as the Helm chart does: the callers file on its own (a Secret mount) and the audit
 # log on its own volume.
-CALLER_KEY=AKWGBENCHPAYMENTS01
-CALLER_SECRET=bench-payments-secret-0001
 mkdir -p "$TMP/etc" "$TMP/audit"
-cat >"$TMP/etc/callers.toml" <<EOF
-[[callers]]
-access_key_id = "$CALLER_KEY"
-secret_access_key = "$CALLER_SECRET"
-principal = "bench@example.com"
-team = "payments"
-EOF
+bench_callers >"$TMP/etc/callers.toml"
 start_gateway() { # name port admin_port audit_file; sets LAST_PID
     local dir="$TMP/$1" pid
     mkdir -p "$dir"
